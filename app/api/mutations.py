@@ -1,0 +1,78 @@
+"""Mutation resolvers: each turns its input into a service call and the result into a payload."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app import customers
+from app.api.context import Info
+from app.api.inputs import (
+    CreateCustomerInput,
+    DeleteCustomerInput,
+    UpdateCustomerInput,
+    given_fields,
+    optional,
+)
+from app.api.types import (
+    CreateCustomerPayload,
+    Customer,
+    CustomerEdge,
+    DeleteCustomerPayload,
+    UpdateCustomerPayload,
+    UserError,
+)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_customer(
+        self, info: Info, input: CreateCustomerInput
+    ) -> CreateCustomerPayload:
+        context = info.context
+        result = await customers.create_customer(
+            context.engine,
+            principal=context.principal,
+            given=given_fields(input),
+            idempotency_key=optional(input.idempotency_key),
+        )
+        record = result.customer
+        return CreateCustomerPayload(
+            customer=Customer.from_record(record) if record else None,
+            customer_edge=CustomerEdge.from_record(record) if record else None,
+            user_errors=[UserError.from_record(error) for error in result.user_errors],
+            client_mutation_id=optional(input.client_mutation_id),
+        )
+
+    @strawberry.mutation
+    async def update_customer(
+        self, info: Info, input: UpdateCustomerInput
+    ) -> UpdateCustomerPayload:
+        context = info.context
+        result = await customers.update_customer(
+            context.engine,
+            principal=context.principal,
+            customer_id=input.id,
+            given=given_fields(input),
+        )
+        return UpdateCustomerPayload(
+            customer=Customer.from_record(result.customer) if result.customer else None,
+            user_errors=[UserError.from_record(error) for error in result.user_errors],
+            client_mutation_id=optional(input.client_mutation_id),
+        )
+
+    @strawberry.mutation
+    async def delete_customer(
+        self, info: Info, input: DeleteCustomerInput
+    ) -> DeleteCustomerPayload:
+        context = info.context
+        result = await customers.delete_customer(
+            context.engine, principal=context.principal, customer_id=input.id
+        )
+        record = result.customer
+        return DeleteCustomerPayload(
+            customer=Customer.from_record(record) if record else None,
+            deleted_customer_id=strawberry.ID(record.id) if record else None,
+            user_errors=[UserError.from_record(error) for error in result.user_errors],
+            client_mutation_id=optional(input.client_mutation_id),
+        )

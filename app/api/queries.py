@@ -1,0 +1,82 @@
+"""Query resolvers: lookups and the customers connection."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app import customers
+from app.api.context import Info
+from app.api.filter_inputs import CustomerFilter
+from app.api.inputs import CustomerOrder, optional
+from app.api.types import Customer, CustomerConnection, Node
+from app.ordering import DEFAULT_ORDER
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description=(
+            "Relay: fetch any object by its global ID; null when not found or not yours."
+        )
+    )
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await Query.customer(self, info, id)
+
+    @strawberry.field
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        context = info.context
+        async with context.engine.connect() as connection:
+            found = await customers.get_customers(
+                connection, principal=context.principal, customer_ids=ids
+            )
+        return [Customer.from_record(record) if record else None for record in found]
+
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+        context = info.context
+        async with context.engine.connect() as connection:
+            record = await customers.get_customer(
+                connection, principal=context.principal, customer_id=id
+            )
+        return Customer.from_record(record) if record else None
+
+    @strawberry.field(
+        description=(
+            "Newest first unless orderBy says otherwise. "
+            "first/last 1..1000, default first 50."
+        )
+    )
+    async def customers(
+        self,
+        info: Info,
+        first: int | None = strawberry.UNSET,
+        after: str | None = strawberry.UNSET,
+        last: int | None = strawberry.UNSET,
+        before: str | None = strawberry.UNSET,
+        filter: CustomerFilter | None = strawberry.UNSET,
+        order_by: CustomerOrder | None = strawberry.UNSET,
+    ) -> CustomerConnection:
+        # A top-level argument given null means it was not given: UNSET and None are falsy.
+        context = info.context
+        order = order_by.to_order() if order_by else DEFAULT_ORDER
+        condition = None
+        page_arguments = customers.PageArguments(
+            first=optional(first), after=optional(after), last=optional(last),
+            before=optional(before),
+        )
+        async with context.engine.connect() as connection:
+            page = await customers.list_customers(
+                connection,
+                principal=context.principal,
+                page=page_arguments,
+                order=order,
+                condition=condition,
+            )
+
+        async def count() -> int:
+            async with context.engine.connect() as connection:
+                return await customers.count_customers(
+                    connection, principal=context.principal, condition=condition
+                )
+
+        return CustomerConnection.from_page(page, order, count)

@@ -1,0 +1,152 @@
+"""Output types: Node, Customer, the customer connection and mutation payloads."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import strawberry
+
+from app.api.scalars import JSON, EpochMillis
+from app.cursors import encode_cursor
+from app.errors import UserError as UserErrorRecord
+from app.errors import UserErrorCode as UserErrorCodeEnum
+from app.models import CustomerRecord
+from app.ordering import DEFAULT_ORDER, Order
+from app.pagination import Page, position_of
+
+UserErrorCode = strawberry.enum(UserErrorCodeEnum, name="UserErrorCode")
+
+
+@strawberry.interface(
+    description="An object with a globally unique ID (Relay Global Object Identification)."
+)
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(description="A purchaser or user of your products.")
+class Customer(Node):
+    id: strawberry.ID = strawberry.field(
+        description='Unique, unguessable, "cus_" + 22 base62 characters; sorts by creation time.'
+    )
+    object: str = strawberry.field(description='Always "customer".')
+    live: bool = strawberry.field(
+        description="true in the production environment, false in the sandbox."
+    )
+    created_at: EpochMillis
+    updated_at: EpochMillis
+    email: str | None
+    name: str | None
+    phone: str | None
+    metadata: JSON = strawberry.field(
+        description="Flat key-value store: string keys to string values."
+    )
+
+    @classmethod
+    def from_record(cls, record: CustomerRecord) -> Customer:
+        return cls(
+            id=strawberry.ID(record.id),
+            object="customer",
+            live=record.live,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            email=record.email,
+            name=record.name,
+            phone=record.phone,
+            metadata=record.metadata,
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+    @classmethod
+    def from_record(cls, record: CustomerRecord, order: Order = DEFAULT_ORDER) -> CustomerEdge:
+        return cls(
+            cursor=encode_cursor(order, position_of(order, record)),
+            node=Customer.from_record(record),
+        )
+
+
+@strawberry.type
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    def nodes(self) -> list[Customer]:
+        return [edge.node for edge in self.edges]
+
+    @strawberry.field(description="Customers matching the filter, ignoring pagination.")
+    async def total_count(self) -> int:
+        return await self.count()
+
+    @classmethod
+    def from_page(
+        cls, page: Page, order: Order, count: Callable[[], Awaitable[int]]
+    ) -> CustomerConnection:
+        edges = [CustomerEdge.from_record(record, order) for record in page.customers]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            count=count,
+        )
+
+
+@strawberry.type(description="An expected, user-fixable problem with a mutation's input.")
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field at fault, e.g. ["input", "email"].'
+    )
+    message: str
+    code: UserErrorCode
+
+    @classmethod
+    def from_record(cls, error: UserErrorRecord) -> UserError:
+        return cls(field=list(error.field), message=error.message, code=error.code)
+
+
+@strawberry.type
+class CreateCustomerPayload:
+    customer: Customer | None
+    customer_edge: CustomerEdge | None = strawberry.field(
+        description=(
+            "An edge for the new customer, cursor in the default order "
+            "(for Relay's @prependEdge)."
+        )
+    )
+    user_errors: list[UserError]
+    client_mutation_id: str | None
+
+
+@strawberry.type
+class UpdateCustomerPayload:
+    customer: Customer | None
+    user_errors: list[UserError]
+    client_mutation_id: str | None
+
+
+@strawberry.type
+class DeleteCustomerPayload:
+    customer: Customer | None = strawberry.field(
+        description="The customer as it was just before it was deleted."
+    )
+    deleted_customer_id: strawberry.ID | None
+    user_errors: list[UserError]
+    client_mutation_id: str | None

@@ -1,0 +1,219 @@
+"""The command line: serve, migrate and manage API keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from app import keys
+from app.db import check_connection, create_engine, migrate
+from app.errors import StartupError
+from app.logs import configure_logging
+from app.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        settings = _load_settings(arguments)
+        configure_logging(settings.log_level)
+        return asyncio.run(arguments.run(settings, arguments)) or 0
+    except StartupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="apply migrations and serve /graphql")
+    serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8000)")
+    serve.set_defaults(run=_serve)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    key_commands = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = key_commands.add_parser("create", help="mint a key and print it once")
+    create.add_argument("--account", required=True, help="account name (created if new)")
+    create.add_argument("--live", action="store_true", help="a live key instead of a sandbox one")
+    create.set_defaults(run=_keys_create)
+    key_commands.add_parser("list", help="list keys (never their secrets)").set_defaults(
+        run=_keys_list
+    )
+    revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id", help="the key's id, as `keys list` shows it (key_…)")
+    revoke.set_defaults(run=_keys_revoke)
+    return parser
+
+
+def _load_settings(arguments: argparse.Namespace) -> Settings:
+    overrides = {
+        name: value
+        for name in ("host", "port")
+        if (value := getattr(arguments, name, None)) is not None
+    }
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise StartupError(f"invalid settings: {problems}") from error
+
+
+async def _ready_engine(settings: Settings):  # type: ignore[no-untyped-def]
+    engine = create_engine(settings)
+    try:
+        await check_connection(engine)
+        await migrate(engine)
+    except (SQLAlchemyError, OSError) as error:
+        await engine.dispose()
+        raise StartupError(
+            f"cannot use the database at {_safe_url(settings)}: {_first_line(error)}"
+        ) from error
+    return engine
+
+
+async def _migrate(settings: Settings, _arguments: argparse.Namespace) -> int:
+    engine = await _ready_engine(settings)
+    await engine.dispose()
+    print(f"database at {_safe_url(settings)} is up to date")
+    return 0
+
+
+async def _keys_create(settings: Settings, arguments: argparse.Namespace) -> int:
+    engine = await _ready_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            minted = await keys.mint_key(
+                connection, account_name=arguments.account, live=arguments.live
+            )
+    finally:
+        await engine.dispose()
+    print(f"{minted.secret}\n")
+    print(f"key {minted.key_id} for account {minted.account_name!r} "
+          f"({'live' if minted.live else 'sandbox'}). It is shown only this once.")
+    return 0
+
+
+async def _keys_list(settings: Settings, _arguments: argparse.Namespace) -> int:
+    engine = await _ready_engine(settings)
+    try:
+        async with engine.connect() as connection:
+            listing = await keys.list_keys(connection)
+    finally:
+        await engine.dispose()
+    print(f"{'id':<22} {'account':<20} {'mode':<8} {'key':<20} {'created':<20} status")
+    for key in listing:
+        status = "revoked " + _when(key.revoked_at) if key.revoked_at else "active"
+        mode = "live" if key.live else "sandbox"
+        print(f"{key.key_id:<22} {key.account_name:<20} {mode:<8} {key.hint:<20} "
+              f"{_when(key.created_at):<20} {status}")
+    return 0
+
+
+async def _keys_revoke(settings: Settings, arguments: argparse.Namespace) -> int:
+    engine = await _ready_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            revoked = await keys.revoke_key(connection, key_id=arguments.key_id)
+    finally:
+        await engine.dispose()
+    if not revoked:
+        print(f"error: no active key has the id {arguments.key_id!r}", file=sys.stderr)
+        return 1
+    print(f"revoked {arguments.key_id}")
+    return 0
+
+
+async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from app.web.app import create_app
+
+    engine = await _ready_engine(settings)
+    try:
+        async with engine.begin() as connection:
+            minted = await keys.mint_default_key_if_empty(connection)
+    finally:
+        await engine.dispose()
+    runner = web.AppRunner(
+        create_app(settings), shutdown_timeout=settings.shutdown_grace_seconds, access_log=None
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        reason = "the port is already in use" if error.errno == errno.EADDRINUSE else error.strerror
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from error
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    print(f"customers gateway serving {url} ({settings.environment.value}, "
+          f"database {_safe_url(settings)})", flush=True)
+    if minted:
+        _print_welcome(url, minted.secret)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
+    print("shutting down: finishing requests in flight", flush=True)
+    await runner.cleanup()
+    return 0
+
+
+def _print_welcome(url: str, secret: str) -> None:
+    print(
+        f"""
+First start: created the account 'default' and this sandbox API key (shown only once):
+
+    {secret}
+
+In GraphiQL ({url}), open the Headers pane and paste:
+    {{"Authorization": "Bearer {secret}"}}
+
+With curl:
+    curl {url} -H 'Authorization: Bearer {secret}' \\
+      -H 'Content-Type: application/json' \\
+      -d '{{"query": "{{ customers(first: 5) {{ nodes {{ id name email }} }} }}"}}'
+
+More keys: python -m app keys create --account NAME [--live]
+""",
+        flush=True,
+    )
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__
+
+
+def _when(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+with contextlib.suppress(ImportError):
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

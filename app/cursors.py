@@ -1,0 +1,52 @@
+"""Opaque cursors: base64url of a JSON triple [order tag, sort value, customer id].
+
+A cursor records a position, not a row, so it stays valid after its customer is
+deleted. Decoding is strict: anything that was not made by `encode_cursor` for the
+same order is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from app.ids import is_customer_id
+from app.ordering import Order, OrderField, Position
+
+_MAX_CURSOR_LENGTH = 4_096
+
+
+class InvalidCursor(ValueError):
+    """The text is not a cursor of this order."""
+
+
+def encode_cursor(order: Order, position: Position) -> str:
+    payload = json.dumps([order.tag, position.value, position.id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(order: Order, cursor: str) -> Position:
+    if len(cursor) > _MAX_CURSOR_LENGTH:
+        raise InvalidCursor("is not a valid cursor")
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        raise InvalidCursor("is not a valid cursor") from error
+    if not (isinstance(payload, list) and len(payload) == 3):
+        raise InvalidCursor("is not a valid cursor")
+    tag, value, customer_id = payload
+    if not isinstance(tag, str) or not isinstance(customer_id, str):
+        raise InvalidCursor("is not a valid cursor")
+    if tag != order.tag:
+        raise InvalidCursor(f"was made for another orderBy ({tag}), not {order.tag}")
+    if not is_customer_id(customer_id) or not _value_fits(order, value):
+        raise InvalidCursor("is not a valid cursor")
+    return Position(value=value, id=customer_id)
+
+
+def _value_fits(order: Order, value: object) -> bool:
+    if order.field is OrderField.CREATED_AT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return value is None or isinstance(value, str)

@@ -1,0 +1,267 @@
+"""Customer rules: lookups, the list, and create/update/delete with their user errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app import idempotency
+from app.clock import now_ms
+from app.cursors import InvalidCursor, decode_cursor
+from app.errors import BadUserInput, UserError, UserErrorCode
+from app.ids import is_customer_id, new_customer_id
+from app.keys import Principal
+from app.models import CustomerRecord, customer_columns, customers_table
+from app.ordering import DEFAULT_ORDER, Order, Position, casefold_key
+from app.pagination import MAX_PAGE_SIZE, Page, fetch_page, position_of, scope
+from app.validation import check_idempotency_key, clean_customer_fields
+
+MAX_LOOKUP_IDS = 1_000
+_c = customers_table.c
+
+
+@dataclass(frozen=True, slots=True)
+class MutationResult:
+    """A customer, or the user errors that stopped the mutation (then nothing was written)."""
+
+    customer: CustomerRecord | None = None
+    user_errors: list[UserError] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PageArguments:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+async def get_customer(
+    connection: AsyncConnection, *, principal: Principal, customer_id: str
+) -> CustomerRecord | None:
+    """The customer with this id if the principal can see it; malformed ids included."""
+    if not is_customer_id(customer_id):
+        return None
+    row = (
+        await connection.execute(
+            select(*customer_columns).where(scope(principal), _c.id == customer_id)
+        )
+    ).first()
+    return CustomerRecord.from_row(row) if row else None
+
+
+async def get_customers(
+    connection: AsyncConnection, *, principal: Principal, customer_ids: Sequence[str]
+) -> list[CustomerRecord | None]:
+    """One entry per id, in order, None where not visible; one query for the whole list."""
+    if len(customer_ids) > MAX_LOOKUP_IDS:
+        raise BadUserInput("ids", f"ids may hold at most {MAX_LOOKUP_IDS} ids.")
+    wanted = {customer_id for customer_id in customer_ids if is_customer_id(customer_id)}
+    found: dict[str, CustomerRecord] = {}
+    if wanted:
+        rows = await connection.execute(
+            select(*customer_columns).where(scope(principal), _c.id.in_(wanted))
+        )
+        found = {row.id: CustomerRecord.from_row(row) for row in rows}
+    return [found.get(customer_id) for customer_id in customer_ids]
+
+
+async def list_customers(
+    connection: AsyncConnection,
+    *,
+    principal: Principal,
+    page: PageArguments,
+    order: Order = DEFAULT_ORDER,
+    condition: ColumnElement[bool] | None = None,
+) -> Page:
+    """A page of the principal's customers; argument problems raise BadUserInput."""
+    first, last = _page_sizes(page)
+    after = await _resolve_cursor(connection, principal, order, "after", page.after)
+    before = await _resolve_cursor(connection, principal, order, "before", page.before)
+    return await fetch_page(
+        connection,
+        principal=principal,
+        order=order,
+        condition=condition,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+    )
+
+
+async def count_customers(
+    connection: AsyncConnection,
+    *,
+    principal: Principal,
+    condition: ColumnElement[bool] | None = None,
+) -> int:
+    statement = select(func.count()).select_from(customers_table).where(scope(principal))
+    if condition is not None:
+        statement = statement.where(condition)
+    return int((await connection.execute(statement)).scalar_one())
+
+
+async def create_customer(
+    engine: AsyncEngine,
+    *,
+    principal: Principal,
+    given: Mapping[str, Any],
+    idempotency_key: str | None = None,
+) -> MutationResult:
+    """Validate and store a new customer; with a key, a retry returns the first result."""
+    fields, errors = clean_customer_fields(given)
+    if idempotency_key is not None and (key_error := check_idempotency_key(idempotency_key)):
+        errors.append(key_error)
+    if errors:
+        return MutationResult(user_errors=errors)
+    values = {name: fields.get(name) for name in ("name", "email", "phone")}
+    values["metadata"] = fields.get("metadata") or {}
+    if idempotency_key is None:
+        async with engine.begin() as connection:
+            return MutationResult(await _insert_customer(connection, principal, values))
+    try:
+        customer = await idempotency.run_once(
+            engine,
+            principal=principal,
+            key=idempotency_key,
+            request=values,
+            create=lambda connection: _insert_customer(connection, principal, values),
+        )
+    except idempotency.KeyReused:
+        return MutationResult(
+            user_errors=[
+                UserError(
+                    ("input", "idempotencyKey"),
+                    "This idempotencyKey was already used with a different input.",
+                    UserErrorCode.IDEMPOTENCY_KEY_REUSED,
+                )
+            ]
+        )
+    return MutationResult(customer)
+
+
+async def update_customer(
+    engine: AsyncEngine, *, principal: Principal, customer_id: str, given: Mapping[str, Any]
+) -> MutationResult:
+    """Change the given fields (None clears them); updatedAt always moves forward."""
+    changes, errors = clean_customer_fields(given)
+    async with engine.begin() as connection:
+        if errors:
+            if await get_customer(connection, principal=principal, customer_id=customer_id) is None:
+                errors.insert(0, _not_found())
+            return MutationResult(user_errors=errors)
+        if not is_customer_id(customer_id):
+            return MutationResult(user_errors=[_not_found()])
+        now = now_ms()
+        row = (
+            await connection.execute(
+                update(customers_table)
+                .where(scope(principal), _c.id == customer_id)
+                .values(
+                    **_column_values(changes),
+                    updated_at=case(
+                        (_c.updated_at >= now, _c.updated_at + 1), else_=now
+                    ),
+                )
+                .returning(*customer_columns)
+            )
+        ).first()
+    if row is None:
+        return MutationResult(user_errors=[_not_found()])
+    return MutationResult(CustomerRecord.from_row(row))
+
+
+async def delete_customer(
+    engine: AsyncEngine, *, principal: Principal, customer_id: str
+) -> MutationResult:
+    """Remove the customer for good and return it as it was."""
+    if not is_customer_id(customer_id):
+        return MutationResult(user_errors=[_not_found()])
+    async with engine.begin() as connection:
+        row = (
+            await connection.execute(
+                delete(customers_table)
+                .where(scope(principal), _c.id == customer_id)
+                .returning(*customer_columns)
+            )
+        ).first()
+    if row is None:
+        return MutationResult(user_errors=[_not_found()])
+    return MutationResult(CustomerRecord.from_row(row))
+
+
+async def _insert_customer(
+    connection: AsyncConnection, principal: Principal, values: Mapping[str, Any]
+) -> CustomerRecord:
+    created_at = now_ms()
+    customer = CustomerRecord(
+        id=new_customer_id(created_at),
+        live=principal.live,
+        created_at=created_at,
+        updated_at=created_at,
+        name=values["name"],
+        email=values["email"],
+        phone=values["phone"],
+        metadata=values["metadata"],
+    )
+    await connection.execute(
+        insert(customers_table).values(
+            id=customer.id,
+            account_id=principal.account_id,
+            live=customer.live,
+            created_at=customer.created_at,
+            updated_at=customer.updated_at,
+            **_column_values(values),
+        )
+    )
+    return customer
+
+
+def _column_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Table columns for the given fields, sort keys included."""
+    columns = dict(fields)
+    if "name" in fields:
+        columns["name_key"] = casefold_key(fields["name"])
+    if "email" in fields:
+        columns["email_key"] = casefold_key(fields["email"])
+    return columns
+
+
+def _page_sizes(page: PageArguments) -> tuple[int | None, int | None]:
+    if page.first is not None and page.last is not None:
+        raise BadUserInput("first", "Give first or last, not both.")
+    for argument, size in (("first", page.first), ("last", page.last)):
+        if size is not None and not 1 <= size <= MAX_PAGE_SIZE:
+            raise BadUserInput(
+                argument, f"{argument} must be between 1 and {MAX_PAGE_SIZE}, got {size}."
+            )
+    return page.first, page.last
+
+
+async def _resolve_cursor(
+    connection: AsyncConnection,
+    principal: Principal,
+    order: Order,
+    argument: str,
+    cursor: str | None,
+) -> Position | None:
+    if cursor is None:
+        return None
+    if is_customer_id(cursor):
+        customer = await get_customer(connection, principal=principal, customer_id=cursor)
+        if customer is None:
+            raise BadUserInput(argument, f"{argument} does not name a customer you can see.")
+        return position_of(order, customer)
+    try:
+        return decode_cursor(order, cursor)
+    except InvalidCursor as error:
+        raise BadUserInput(argument, f"{argument} {error}.") from error
+
+
+def _not_found() -> UserError:
+    return UserError(("input", "id"), "No customer has this id.", UserErrorCode.NOT_FOUND)

@@ -1,0 +1,92 @@
+"""Orders of the customers list and positions within them.
+
+An order sorts by one key column, then by id in the same direction. NAME and EMAIL
+sort by the casefolded value (stored as name_key / email_key) in code-point order,
+and customers without a value come after all others in both directions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from sqlalchemy import ColumnElement
+
+from app.models import customers_table
+
+
+class OrderField(Enum):
+    CREATED_AT = "CREATED_AT"
+    NAME = "NAME"
+    EMAIL = "EMAIL"
+
+
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+SortValue = int | str | None
+
+_KEY_COLUMNS: dict[OrderField, ColumnElement[SortValue]] = {
+    OrderField.CREATED_AT: customers_table.c.created_at,
+    OrderField.NAME: customers_table.c.name_key,
+    OrderField.EMAIL: customers_table.c.email_key,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    field: OrderField = OrderField.CREATED_AT
+    direction: OrderDirection = OrderDirection.DESC
+
+    @property
+    def tag(self) -> str:
+        return f"{self.field.value}:{self.direction.value}"
+
+    @property
+    def ascending(self) -> bool:
+        return self.direction is OrderDirection.ASC
+
+    @property
+    def key_column(self) -> ColumnElement[SortValue]:
+        return _KEY_COLUMNS[self.field]
+
+    @property
+    def nullable(self) -> bool:
+        return self.field is not OrderField.CREATED_AT
+
+
+DEFAULT_ORDER = Order()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a customer stands in an order: its sort value (None for no value) and id."""
+
+    value: SortValue
+    id: str
+
+
+def sort_value(order: Order, *, created_at: int, name: str | None, email: str | None) -> SortValue:
+    """The value a customer with these fields sorts by in `order`."""
+    if order.field is OrderField.CREATED_AT:
+        return created_at
+    raw = name if order.field is OrderField.NAME else email
+    return casefold_key(raw)
+
+
+def casefold_key(value: str | None) -> str | None:
+    return None if value is None else value.casefold()
+
+
+def compare(order: Order, left: Position, right: Position) -> int:
+    """-1, 0 or 1 as `left` comes before, at or after `right` in `order`."""
+    if (left.value is None) != (right.value is None):
+        return 1 if left.value is None else -1
+    left_key = (left.value, left.id)
+    right_key = (right.value, right.id)
+    if left_key == right_key:
+        return 0
+    before = left_key < right_key  # type: ignore[operator]
+    return -1 if before == order.ascending else 1

@@ -1,0 +1,172 @@
+"""Keyset pagination over an order, with the Relay cursor-connection algorithm.
+
+The list is cut by `after` and `before`, then `first` or `last` items are taken. Each
+page reads at most `first`/`last` + 1 rows through an index seek from its cursor, so a
+deep page costs the same as the first. An order on a nullable key is walked as two
+segments (customers with a value, then those without), each an index range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import takewhile
+
+from sqlalchemy import ColumnElement, Select, and_, select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.keys import Principal
+from app.models import CustomerRecord, customer_columns, customers_table
+from app.ordering import Order, Position, compare, sort_value
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1_000
+
+_id = customers_table.c.id
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    customers: list[CustomerRecord]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """One index range of a walk: the customers with a sort value, or those without."""
+
+    null_group: bool
+    ascending: bool
+
+
+def position_of(order: Order, customer: CustomerRecord) -> Position:
+    value = sort_value(
+        order, created_at=customer.created_at, name=customer.name, email=customer.email
+    )
+    return Position(value=value, id=customer.id)
+
+
+def scope(principal: Principal) -> ColumnElement[bool]:
+    """The customers a principal may see: its account, its mode."""
+    return and_(
+        customers_table.c.account_id == principal.account_id,
+        customers_table.c.live == principal.live,
+    )
+
+
+async def fetch_page(
+    connection: AsyncConnection,
+    *,
+    principal: Principal,
+    order: Order,
+    condition: ColumnElement[bool] | None,
+    first: int | None,
+    after: Position | None,
+    last: int | None,
+    before: Position | None,
+) -> Page:
+    """One page of the filtered, ordered list; page sizes must already be checked."""
+    walk = _Walk(connection, order, and_(scope(principal), condition or true()))
+    if last is None:
+        size = first if first is not None else DEFAULT_PAGE_SIZE
+        fetched = await walk.rows(start=after, backward=False, limit=size + 1)
+        within = list(takewhile(lambda row: _precedes(order, row, before), fetched))
+        page = within[:size]
+        has_previous = after is not None and await walk.any(
+            start=position_of(order, page[0]) if page else after,
+            backward=True,
+            inclusive=not page,
+        )
+        return Page(page, has_next_page=len(fetched) > len(page), has_previous_page=has_previous)
+    fetched = await walk.rows(start=before, backward=True, limit=last + 1)
+    within = list(takewhile(lambda row: _follows(order, row, after), fetched))
+    reversed_page = within[:last]
+    has_next = before is not None and await walk.any(
+        start=position_of(order, reversed_page[0]) if reversed_page else before,
+        backward=False,
+        inclusive=not reversed_page,
+    )
+    return Page(
+        list(reversed(reversed_page)),
+        has_next_page=has_next,
+        has_previous_page=len(fetched) > len(reversed_page),
+    )
+
+
+def _precedes(order: Order, customer: CustomerRecord, bound: Position | None) -> bool:
+    return bound is None or compare(order, position_of(order, customer), bound) < 0
+
+
+def _follows(order: Order, customer: CustomerRecord, bound: Position | None) -> bool:
+    return bound is None or compare(order, position_of(order, customer), bound) > 0
+
+
+class _Walk:
+    """Reads the list from a position in either direction, segment by segment."""
+
+    def __init__(
+        self, connection: AsyncConnection, order: Order, condition: ColumnElement[bool]
+    ) -> None:
+        self._connection = connection
+        self._order = order
+        self._condition = condition
+
+    async def rows(
+        self, *, start: Position | None, backward: bool, limit: int
+    ) -> list[CustomerRecord]:
+        found: list[CustomerRecord] = []
+        for statement in self._statements(select(*customer_columns), start, backward, False):
+            result = await self._connection.execute(statement.limit(limit - len(found)))
+            found.extend(CustomerRecord.from_row(row) for row in result)
+            if len(found) >= limit:
+                break
+        return found
+
+    async def any(self, *, start: Position, backward: bool, inclusive: bool) -> bool:
+        for statement in self._statements(select(_id), start, backward, inclusive):
+            if (await self._connection.execute(statement.limit(1))).first() is not None:
+                return True
+        return False
+
+    def _statements(
+        self, columns: Select[tuple[object, ...]], start: Position | None, backward: bool,
+        inclusive: bool,
+    ) -> list[Select[tuple[object, ...]]]:
+        segments = self._segments(backward)
+        start_index = 0 if start is None else _segment_index(segments, start)
+        statements = []
+        for index, segment in enumerate(segments[start_index:], start=start_index):
+            statement = columns.where(self._condition, *self._segment_bounds(segment))
+            if start is not None and index == start_index:
+                statement = statement.where(self._after(segment, start, inclusive))
+            statements.append(statement.order_by(*self._sort(segment)))
+        return statements
+
+    def _segments(self, backward: bool) -> list[_Segment]:
+        ascending = self._order.ascending != backward
+        segments = [_Segment(null_group=False, ascending=ascending)]
+        if self._order.nullable:
+            segments.append(_Segment(null_group=True, ascending=ascending))
+        return segments[::-1] if backward else segments
+
+    def _segment_bounds(self, segment: _Segment) -> list[ColumnElement[bool]]:
+        if not self._order.nullable:
+            return []
+        key = self._order.key_column
+        return [key.is_(None) if segment.null_group else key.is_not(None)]
+
+    def _after(self, segment: _Segment, start: Position, inclusive: bool) -> ColumnElement[bool]:
+        left = _id if segment.null_group else tuple_(self._order.key_column, _id)
+        right = start.id if segment.null_group else tuple_(start.value, start.id)
+        if segment.ascending:
+            return left >= right if inclusive else left > right
+        return left <= right if inclusive else left < right
+
+    def _sort(self, segment: _Segment) -> list[ColumnElement[object]]:
+        columns = [_id] if segment.null_group else [self._order.key_column, _id]
+        return [column.asc() if segment.ascending else column.desc() for column in columns]
+
+
+def _segment_index(segments: list[_Segment], start: Position) -> int:
+    in_null_group = start.value is None
+    return next(i for i, segment in enumerate(segments) if segment.null_group == in_null_group)

@@ -1,0 +1,138 @@
+"""The input rules for customer fields: trimming, limits, email, phone and metadata.
+
+`clean_customer_fields` takes the fields a mutation was given (an omitted field is
+absent from the mapping) and returns them cleaned, or every problem found.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from app.errors import UserError, UserErrorCode
+from app.models import (
+    EMAIL_MAX_LENGTH,
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    METADATA_KEY_MAX_LENGTH,
+    METADATA_MAX_KEYS,
+    METADATA_VALUE_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+    PHONE_MAX_LENGTH,
+)
+
+PHONE_PATTERN = re.compile(
+    r"^(?=[^0-9]*[0-9])[0-9 +().\-]+(?:\s*(?:ext\.?|x)\s*[0-9]+)?\Z", re.IGNORECASE
+)
+TRIMMED_FIELDS = ("name", "email", "phone")
+
+
+def clean_customer_fields(
+    given: Mapping[str, Any],
+) -> tuple[dict[str, Any], list[UserError]]:
+    """Trim and check name, email, phone and metadata; metadata None becomes {}."""
+    cleaned: dict[str, Any] = {}
+    errors: list[UserError] = []
+    for field in TRIMMED_FIELDS:
+        if field in given:
+            value = _trimmed(given[field])
+            problem = _check_text_field(field, value) if value is not None else None
+            if problem:
+                errors.append(problem)
+            cleaned[field] = value
+    if "metadata" in given:
+        metadata = given["metadata"]
+        cleaned["metadata"] = {} if metadata is None else metadata
+        errors.extend(_check_metadata(cleaned["metadata"]))
+    return cleaned, errors
+
+
+def check_idempotency_key(key: str) -> UserError | None:
+    path = ("input", "idempotencyKey")
+    if not key:
+        return UserError(path, "idempotencyKey must not be empty.", UserErrorCode.INVALID)
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        return UserError(
+            path,
+            f"idempotencyKey must be at most {IDEMPOTENCY_KEY_MAX_LENGTH} characters.",
+            UserErrorCode.TOO_LONG,
+        )
+    return None
+
+
+def _trimmed(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    return stripped or None
+
+
+_MAX_LENGTHS = {"name": NAME_MAX_LENGTH, "email": EMAIL_MAX_LENGTH, "phone": PHONE_MAX_LENGTH}
+
+
+def _check_text_field(field: str, value: str) -> UserError | None:
+    path = ("input", field)
+    limit = _MAX_LENGTHS[field]
+    if len(value) > limit:
+        return UserError(path, f"{field} must be at most {limit} characters.", UserErrorCode.TOO_LONG)
+    if field == "email" and not _is_valid_email(value):
+        return UserError(path, "email is not a valid email address.", UserErrorCode.INVALID)
+    if field == "phone" and PHONE_PATTERN.match(value) is None:
+        return UserError(
+            path,
+            "phone may hold digits, spaces and + ( ) - . with at least one digit, "
+            "optionally ending in an extension such as 'ext. 12' or 'x12'.",
+            UserErrorCode.INVALID,
+        )
+    return None
+
+
+def _is_valid_email(value: str) -> bool:
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _check_metadata(metadata: object) -> list[UserError]:
+    path = ("input", "metadata")
+    if not isinstance(metadata, dict):
+        return [UserError(path, "metadata must be an object of string values.", UserErrorCode.INVALID)]
+    errors: list[UserError] = []
+    if len(metadata) > METADATA_MAX_KEYS:
+        errors.append(
+            UserError(
+                path, f"metadata may hold at most {METADATA_MAX_KEYS} keys.", UserErrorCode.TOO_LONG
+            )
+        )
+    for key, value in metadata.items():
+        problem = _check_metadata_entry(key, value)
+        if problem:
+            errors.append(problem)
+    return errors
+
+
+def _check_metadata_entry(key: str, value: object) -> UserError | None:
+    path = ("input", "metadata", key)
+    if not key:
+        return UserError(path, "metadata keys must not be empty.", UserErrorCode.INVALID)
+    if len(key) > METADATA_KEY_MAX_LENGTH:
+        return UserError(
+            path,
+            f"metadata keys must be at most {METADATA_KEY_MAX_LENGTH} characters.",
+            UserErrorCode.TOO_LONG,
+        )
+    if "[" in key or "]" in key:
+        return UserError(path, "metadata keys must not contain '[' or ']'.", UserErrorCode.INVALID)
+    if not isinstance(value, str):
+        return UserError(path, "metadata values must be strings.", UserErrorCode.INVALID)
+    if len(value) > METADATA_VALUE_MAX_LENGTH:
+        return UserError(
+            path,
+            f"metadata values must be at most {METADATA_VALUE_MAX_LENGTH} characters.",
+            UserErrorCode.TOO_LONG,
+        )
+    return None

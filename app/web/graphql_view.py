@@ -1,0 +1,142 @@
+"""POST/GET /graphql as the GraphQL-over-HTTP draft spec asks, plus GraphiQL for browsers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+from graphql import ExecutionResult, OperationDefinitionNode, OperationType, execute
+from graphql.pyutils import is_awaitable
+
+from app import keys
+from app.api.context import GatewayContext
+from app.web import graphiql
+from app.web.errors import document_error, execution_error, request_error
+from app.web.keys import DOCUMENTS, ENGINE, LOG_FIELDS, REQUEST_ID, SCHEMA, SETTINGS
+from app.web.params import (
+    GRAPHQL_RESPONSE_JSON,
+    GraphQLParams,
+    RequestError,
+    read_params,
+    response_media_type,
+)
+
+BEARER = "bearer "
+
+
+async def handle_graphql(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    if request.method == "GET" and "query" not in request.query and _wants_html(request):
+        if settings.graphiql_enabled:
+            return graphiql.page_response()
+    try:
+        media_type = response_media_type(request)
+    except RequestError as error:
+        return _error_response(error, "application/json")
+    try:
+        principal = await _authenticate(request)
+        params = await read_params(request, settings.max_body_bytes)
+        return await _execute(request, params, principal, media_type)
+    except RequestError as error:
+        return _error_response(error, media_type)
+
+
+async def _authenticate(request: web.Request) -> keys.Principal:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith(BEARER):
+        raise _unauthenticated("Send your API key as 'Authorization: Bearer sk_test_…'.")
+    async with request.app[ENGINE].connect() as connection:
+        principal = await keys.authenticate(connection, secret=header[len(BEARER) :].strip())
+    if principal is None:
+        raise _unauthenticated("The API key is malformed, unknown or revoked.")
+    request[LOG_FIELDS]["account"] = principal.account_id
+    request[LOG_FIELDS]["live"] = principal.live
+    return principal
+
+
+def _unauthenticated(message: str) -> RequestError:
+    return RequestError(
+        401, message, code="UNAUTHENTICATED", headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+async def _execute(
+    request: web.Request, params: GraphQLParams, principal: keys.Principal, media_type: str
+) -> web.Response:
+    strict = media_type == GRAPHQL_RESPONSE_JSON
+    request[LOG_FIELDS]["operation"] = params.operation_name
+    checked = request.app[DOCUMENTS].check(params.query)
+    if checked.parse_errors:
+        errors = [document_error(e, "GRAPHQL_PARSE_FAILED") for e in checked.parse_errors]
+        return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+    assert checked.document is not None
+    operation = _find_operation(checked.document.definitions, params.operation_name)
+    if operation is not None:
+        request[LOG_FIELDS]["operation"] = operation.name.value if operation.name else None
+        if request.method == "GET" and operation.operation is not OperationType.QUERY:
+            raise RequestError(
+                405,
+                "Only queries may be sent with GET; send mutations with POST.",
+                code="METHOD_NOT_ALLOWED",
+                headers={"Allow": "POST"},
+            )
+    if checked.validation_errors:
+        errors = [
+            document_error(e, "GRAPHQL_VALIDATION_FAILED") for e in checked.validation_errors
+        ]
+        return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+    context = GatewayContext(
+        engine=request.app[ENGINE], principal=principal, request_id=request[REQUEST_ID]
+    )
+    outcome = execute(
+        request.app[SCHEMA],
+        checked.document,
+        context_value=context,
+        variable_values=params.variables,
+        operation_name=params.operation_name,
+    )
+    result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
+    return _result_response(result, media_type, request[REQUEST_ID])
+
+
+def _result_response(result: ExecutionResult, media_type: str, request_id: str) -> web.Response:
+    if result.data is None and result.errors and all(e.path is None for e in result.errors):
+        # Errors before execution began: operation selection or variable coercion.
+        errors = [document_error(e, "BAD_USER_INPUT") for e in result.errors]
+        status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
+        return _json_response({"errors": errors}, media_type, status)
+    body: dict[str, Any] = {}
+    if result.errors:
+        body["errors"] = [execution_error(e, request_id) for e in result.errors]
+    body["data"] = result.data
+    return _json_response(body, media_type, 200)
+
+
+def _find_operation(
+    definitions: Any, operation_name: str | None
+) -> OperationDefinitionNode | None:
+    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next(
+        (o for o in operations if o.name is not None and o.name.value == operation_name), None
+    )
+
+
+def _wants_html(request: web.Request) -> bool:
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def _error_response(error: RequestError, media_type: str) -> web.Response:
+    response = _json_response(
+        {"errors": [request_error(error.message, error.code)]}, media_type, error.status
+    )
+    response.headers.update(error.headers)
+    return response
+
+
+def _json_response(body: dict[str, Any], media_type: str, status: int) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body), status=status, content_type=media_type, charset="utf-8"
+    )

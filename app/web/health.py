@@ -1,0 +1,26 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db import check_connection
+from app.web.keys import ENGINE
+
+log = logging.getLogger("app.health")
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    try:
+        await check_connection(request.app[ENGINE])
+    except (SQLAlchemyError, OSError):
+        log.warning("database not reachable", exc_info=True)
+        return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "database": "reachable"})
