@@ -23,17 +23,18 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
+    server_settings = {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "application_name": "customers-gateway",
+    }
+    if settings.database_schema:
+        server_settings["search_path"] = settings.database_schema
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_pre_ping=True,
-        connect_args={
-            "server_settings": {
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-                "application_name": "customers-gateway",
-            }
-        },
+        connect_args={"server_settings": server_settings},
     )
 
 

@@ -1,4 +1,4 @@
-"""Custom scalars of the contract: EpochMillis and JSON."""
+"""Custom scalars of the contract: EpochMillis and JSON (registered in SCALAR_MAP)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import strawberry
 from graphql import IntValueNode, ValueNode, value_from_ast_untyped
 
 MAX_SAFE_INTEGER = 2**53
+
+EpochMillis = NewType("EpochMillis", int)
+JSON = NewType("JSON", object)
 
 
 def _parse_epoch_millis(value: object) -> int:
@@ -24,25 +27,27 @@ def _parse_epoch_millis_literal(node: ValueNode, _variables: Any = None) -> int:
     return _parse_epoch_millis(int(node.value))
 
 
-EpochMillis = strawberry.scalar(
-    NewType("EpochMillis", int),
-    name="EpochMillis",
-    description="Milliseconds since the Unix epoch, as a JSON integer (beyond 32 bits).",
-    serialize=int,
-    parse_value=_parse_epoch_millis,
-    parse_literal=_parse_epoch_millis_literal,
-)
-
-
 def _parse_json_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> Any:
     return value_from_ast_untyped(node, variables)
 
 
-JSON = strawberry.scalar(
-    NewType("JSON", object),
-    name="JSON",
-    description="Any JSON value. Customer metadata is a flat object of string values.",
-    serialize=lambda value: value,
-    parse_value=lambda value: value,
-    parse_literal=_parse_json_literal,
-)
+def _identity(value: object) -> object:
+    return value
+
+
+SCALAR_MAP = {
+    EpochMillis: strawberry.scalar(
+        name="EpochMillis",
+        description="Milliseconds since the Unix epoch, as a JSON integer (beyond 32 bits).",
+        serialize=int,
+        parse_value=_parse_epoch_millis,
+        parse_literal=_parse_epoch_millis_literal,
+    ),
+    JSON: strawberry.scalar(
+        name="JSON",
+        description="Any JSON value. Customer metadata is a flat object of string values.",
+        serialize=_identity,
+        parse_value=_identity,
+        parse_literal=_parse_json_literal,
+    ),
+}

@@ -7,6 +7,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from app.api.mutations import Mutation
 from app.api.queries import Query
+from app.api.scalars import SCALAR_MAP
 from app.api.types import Customer
 
 
@@ -15,7 +16,7 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         types=[Customer],
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
     )
 
 

@@ -14,5 +14,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SCHEMA = web.AppKey("schema", GraphQLSchema)
 DOCUMENTS = web.AppKey("documents", DocumentCache)
 
-REQUEST_ID = "request_id"
-LOG_FIELDS = "log_fields"
+REQUEST_ID = web.RequestKey("request_id", str)
+LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])

@@ -1,0 +1,67 @@
+"""A client for the gateway under test: GraphQL over real HTTP, plus its database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app import keys
+
+
+@dataclass
+class Gateway:
+    client: TestClient  # type: ignore[type-arg]
+    engine: AsyncEngine
+    key: str
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """POST a document; returns the status and the decoded body."""
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        response = await self.client.post(
+            "/graphql",
+            json=body,
+            headers={"Authorization": f"Bearer {key or self.key}", **(headers or {})},
+        )
+        return response.status, await response.json(content_type=None)
+
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None
+    ) -> dict[str, Any]:
+        """POST a document that must succeed without errors; returns its data."""
+        status, body = await self.post(query, variables, key=key)
+        assert status == 200, body
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def mint_key(self, account: str, *, live: bool = False) -> str:
+        async with self.engine.begin() as connection:
+            return (await keys.mint_key(connection, account_name=account, live=live)).secret
+
+    async def create_customer(self, *, key: str | None = None, **fields: Any) -> dict[str, Any]:
+        data = await self.data(
+            """mutation($input: CreateCustomerInput!) {
+                 createCustomer(input: $input) {
+                   customer { id object live createdAt updatedAt name email phone metadata }
+                   userErrors { field code message }
+                 }
+               }""",
+            {"input": fields},
+            key=key,
+        )
+        payload: dict[str, Any] = data["createCustomer"]
+        assert payload["userErrors"] == [], payload["userErrors"]
+        customer: dict[str, Any] = payload["customer"]
+        return customer
