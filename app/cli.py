@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8000)")
     serve.set_defaults(run=_serve)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
+    commands.add_parser("schema", help="print the GraphQL schema (SDL)").set_defaults(
+        run=_print_schema
+    )
     key_commands = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -85,6 +88,13 @@ async def _ready_engine(settings: Settings):  # type: ignore[no-untyped-def]
             f"cannot use the database at {_safe_url(settings)}: {_first_line(error)}"
         ) from error
     return engine
+
+
+async def _print_schema(_settings: Settings, _arguments: argparse.Namespace) -> int:
+    from app.api.schema import schema_sdl
+
+    sys.stdout.write(schema_sdl())
+    return 0
 
 
 async def _migrate(settings: Settings, _arguments: argparse.Namespace) -> int:

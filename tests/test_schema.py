@@ -1,0 +1,27 @@
+"""The committed schema.graphql matches the code, and the code serves the whole contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from graphql import build_schema, find_breaking_changes
+
+from app.api.schema import build_schema as build_gateway_schema
+from app.api.schema import schema_sdl
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = ROOT.parent / "shared" / "contract" / "customers.graphql"
+
+
+def test_committed_snapshot_matches_the_code() -> None:
+    committed = (ROOT / "schema.graphql").read_text()
+    assert committed == schema_sdl(), (
+        "schema.graphql is out of date: run scripts/update_schema and commit the result"
+    )
+
+
+def test_served_schema_contains_the_contract() -> None:
+    contract = build_schema(CONTRACT.read_text())
+    served = build_gateway_schema()._schema
+    assert find_breaking_changes(contract, served) == []
+
