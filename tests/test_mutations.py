@@ -91,7 +91,7 @@ async def test_customer_edge_cursor_works_in_the_default_order(gateway: Gateway)
         ({"email": "not-an-email"}, [(["input", "email"], "INVALID")]),
         ({"email": "a@b"}, [(["input", "email"], "INVALID")]),
         ({"email": "x" * 501 + "@example.com"}, [(["input", "email"], "TOO_LONG")]),
-        ({"email": "x" * 65 + "@example.com"}, [(["input", "email"], "INVALID")]),
+        ({"email": "two@@example.com"}, [(["input", "email"], "INVALID")]),
         ({"name": "n" * 257}, [(["input", "name"], "TOO_LONG")]),
         ({"phone": "call me"}, [(["input", "phone"], "INVALID")]),
         ({"phone": "()-+"}, [(["input", "phone"], "INVALID")]),
