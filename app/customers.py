@@ -229,6 +229,8 @@ def _column_values(fields: Mapping[str, Any]) -> dict[str, Any]:
         columns["name_key"] = casefold_key(fields["name"])
     if "email" in fields:
         columns["email_key"] = casefold_key(fields["email"])
+    if "phone" in fields:
+        columns["phone_key"] = casefold_key(fields["phone"])
     return columns
 
 

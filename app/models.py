@@ -69,6 +69,7 @@ class Customer(SQLModel, table=True):
     phone: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     name_key: str | None = Field(default=None, sa_column=Column(SortKey, nullable=True))
     email_key: str | None = Field(default=None, sa_column=Column(SortKey, nullable=True))
+    phone_key: str | None = Field(default=None, sa_column=Column(SortKey, nullable=True))
     metadata_: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column("metadata", MetadataType, nullable=False)
     )

@@ -66,7 +66,9 @@ async def fetch_page(
     before: Position | None,
 ) -> Page:
     """One page of the filtered, ordered list; page sizes must already be checked."""
-    walk = _Walk(connection, order, and_(scope(principal), condition or true()))
+    # `condition or ...` would ask a SQL expression for its truth value: test for None.
+    matching = true() if condition is None else condition
+    walk = _Walk(connection, order, and_(scope(principal), matching))
     if last is None:
         size = first if first is not None else DEFAULT_PAGE_SIZE
         fetched = await walk.rows(start=after, backward=False, limit=size + 1)

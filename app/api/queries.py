@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import strawberry
 
-from app import customers
+from app import customers, filters
 from app.api.context import Info
-from app.api.filter_inputs import CustomerFilter
+from app.api.filter_inputs import CustomerFilter, to_filter
 from app.api.inputs import CustomerOrder, optional
 from app.api.types import Customer, CustomerConnection, Node
 from app.ordering import DEFAULT_ORDER
@@ -59,7 +59,11 @@ class Query:
         # A top-level argument given null means it was not given: UNSET and None are falsy.
         context = info.context
         order = order_by.to_order() if order_by else DEFAULT_ORDER
-        condition = None
+        condition = (
+            filters.compile_filter(to_filter(filter), dialect=context.engine.dialect.name)
+            if filter
+            else None
+        )
         page_arguments = customers.PageArguments(
             first=optional(first), after=optional(after), last=optional(last),
             before=optional(before),
