@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,8 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports a usage mistake as one line, like every other startup problem."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    parser = _OneLineParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="apply migrations and serve /graphql")
     serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
