@@ -1,0 +1,60 @@
+"""Health probes, request ids and the one structured log line per request."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from sqlalchemy import event
+
+from tests.gateway import Gateway
+
+
+async def test_healthz_and_readyz(gateway: Gateway) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = await gateway.client.get(path)
+        assert response.status == 200
+        assert (await response.json())["status"] == "ok"
+        assert response.headers["X-Request-Id"]
+
+
+async def test_readyz_reports_an_unreachable_database(gateway: Gateway) -> None:
+    await gateway.engine.dispose()
+    event.listen(gateway.engine.sync_engine, "do_connect", _refuse)
+    response = await gateway.client.get("/readyz")
+    assert response.status == 503
+    body = await response.json()
+    assert body == {"status": "unavailable", "database": "unreachable"}
+
+
+def _refuse(*_args: object, **_kwargs: object) -> None:
+    raise OSError("connection refused")
+
+
+async def test_incoming_request_id_is_kept_and_bad_ones_replaced(gateway: Gateway) -> None:
+    response = await gateway.client.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert response.headers["X-Request-Id"] == "abc-123"
+    response = await gateway.client.get("/healthz", headers={"X-Request-Id": "bad id\u2603"})
+    assert response.headers["X-Request-Id"] != "bad id\u2603"
+    assert len(response.headers["X-Request-Id"]) == 32
+
+
+async def test_one_log_line_per_request_without_the_key(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="app.access"):
+        response = await gateway.client.post(
+            "/graphql",
+            json={"query": "query Listing { customers { totalCount } }"},
+            headers={"Authorization": f"Bearer {gateway.key}", "X-Request-Id": "req-1"},
+        )
+    assert response.status == 200
+    [record] = [r for r in caplog.records if r.name == "app.access"]
+    fields = record.fields  # type: ignore[attr-defined]
+    assert fields["request_id"] == "req-1"
+    assert fields["operation"] == "Listing"
+    assert fields["status"] == 200
+    assert fields["duration_ms"] >= 0
+    assert fields["account"].startswith("acct_")
+    assert gateway.key not in caplog.text
+    assert gateway.key[-10:] not in str(fields)
