@@ -15,6 +15,7 @@ from app.ids import is_customer_id
 from app.ordering import Order, OrderField, Position
 
 _MAX_CURSOR_LENGTH = 4_096
+_MAX_MILLIS = 2**53
 
 
 class InvalidCursor(ValueError):
@@ -47,6 +48,8 @@ def decode_cursor(order: Order, cursor: str) -> Position:
 
 
 def _value_fits(order: Order, value: object) -> bool:
+    """Whether the database can compare the value with its sort key column."""
     if order.field is OrderField.CREATED_AT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return value is None or isinstance(value, str)
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= _MAX_MILLIS
+    # PostgreSQL text cannot hold U+0000, so no stored key contains it.
+    return value is None or (isinstance(value, str) and "\x00" not in value)

@@ -88,5 +88,5 @@ def compare(order: Order, left: Position, right: Position) -> int:
     right_key = (right.value, right.id)
     if left_key == right_key:
         return 0
-    before = left_key < right_key  # type: ignore[operator]
+    before = left_key < right_key
     return -1 if before == order.ascending else 1

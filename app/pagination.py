@@ -74,19 +74,15 @@ async def fetch_page(
         fetched = await walk.rows(start=after, backward=False, limit=size + 1)
         within = list(takewhile(lambda row: _precedes(order, row, before), fetched))
         page = within[:size]
-        has_previous = after is not None and await walk.any(
-            start=position_of(order, page[0]) if page else after,
-            backward=True,
-            inclusive=not page,
+        has_previous = after is not None and await walk.any_beyond(
+            page[0] if page else None, bound=before, backward=True
         )
         return Page(page, has_next_page=len(fetched) > len(page), has_previous_page=has_previous)
     fetched = await walk.rows(start=before, backward=True, limit=last + 1)
     within = list(takewhile(lambda row: _follows(order, row, after), fetched))
     reversed_page = within[:last]
-    has_next = before is not None and await walk.any(
-        start=position_of(order, reversed_page[0]) if reversed_page else before,
-        backward=False,
-        inclusive=not reversed_page,
+    has_next = before is not None and await walk.any_beyond(
+        reversed_page[0] if reversed_page else None, bound=after, backward=False
     )
     return Page(
         list(reversed(reversed_page)),
@@ -117,22 +113,29 @@ class _Walk:
         self, *, start: Position | None, backward: bool, limit: int
     ) -> list[CustomerRecord]:
         found: list[CustomerRecord] = []
-        for statement in self._statements(select(*customer_columns), start, backward, False):
+        for statement in self._statements(select(*customer_columns), start, backward):
             result = await self._connection.execute(statement.limit(limit - len(found)))
             found.extend(CustomerRecord.from_row(row) for row in result)
             if len(found) >= limit:
                 break
         return found
 
-    async def any(self, *, start: Position, backward: bool, inclusive: bool) -> bool:
-        for statement in self._statements(select(_id), start, backward, inclusive):
+    async def any_beyond(
+        self, edge: CustomerRecord | None, *, bound: Position | None, backward: bool
+    ) -> bool:
+        """Whether a match lies beyond the page's edge customer in this direction; for an
+        empty page, beyond the opposite cursor `bound`, or anywhere when there is none."""
+        start = position_of(self._order, edge) if edge is not None else bound
+        for statement in self._statements(select(_id), start, backward):
             if (await self._connection.execute(statement.limit(1))).first() is not None:
                 return True
         return False
 
     def _statements(
-        self, columns: Select[tuple[object, ...]], start: Position | None, backward: bool,
-        inclusive: bool,
+        self,
+        columns: Select[tuple[object, ...]],
+        start: Position | None,
+        backward: bool,
     ) -> list[Select[tuple[object, ...]]]:
         segments = self._segments(backward)
         start_index = 0 if start is None else _segment_index(segments, start)
@@ -140,7 +143,7 @@ class _Walk:
         for index, segment in enumerate(segments[start_index:], start=start_index):
             statement = columns.where(self._condition, *self._segment_bounds(segment))
             if start is not None and index == start_index:
-                statement = statement.where(self._after(segment, start, inclusive))
+                statement = statement.where(self._after(segment, start))
             statements.append(statement.order_by(*self._sort(segment)))
         return statements
 
@@ -157,12 +160,10 @@ class _Walk:
         key = self._order.key_column
         return [key.is_(None) if segment.null_group else key.is_not(None)]
 
-    def _after(self, segment: _Segment, start: Position, inclusive: bool) -> ColumnElement[bool]:
+    def _after(self, segment: _Segment, start: Position) -> ColumnElement[bool]:
         left = _id if segment.null_group else tuple_(self._order.key_column, _id)
         right = start.id if segment.null_group else tuple_(start.value, start.id)
-        if segment.ascending:
-            return left >= right if inclusive else left > right
-        return left <= right if inclusive else left < right
+        return left > right if segment.ascending else left < right
 
     def _sort(self, segment: _Segment) -> list[ColumnElement[object]]:
         columns = [_id] if segment.null_group else [self._order.key_column, _id]

@@ -1,0 +1,72 @@
+"""Customers written straight into the gateway's database, to control createdAt and ids.
+
+Rows are shaped like the GraphQL Customer (createdAt, updatedAt, ...), so the reference
+model reads the same dicts the database holds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert
+
+from app import keys
+from app.ids import new_customer_id
+from app.models import customers_table
+from tests.gateway import Gateway
+
+
+def customer_row(
+    created_at: int,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": new_customer_id(created_at),
+        "createdAt": created_at,
+        "updatedAt": created_at,
+        "name": name,
+        "email": email,
+        "phone": phone,
+        "metadata": metadata or {},
+    }
+
+
+async def insert_customers(gateway: Gateway, customers: list[dict[str, Any]]) -> None:
+    """Store the customers for the gateway's key, with the sort keys the app derives."""
+    async with gateway.engine.begin() as connection:
+        principal = await keys.authenticate(connection, secret=gateway.key)
+        assert principal is not None
+        if customers:
+            await connection.execute(
+                insert(customers_table),
+                [_columns(customer, principal) for customer in customers],
+            )
+
+
+async def delete_all_customers(gateway: Gateway) -> None:
+    async with gateway.engine.begin() as connection:
+        await connection.execute(delete(customers_table))
+
+
+def _columns(customer: dict[str, Any], principal: keys.Principal) -> dict[str, Any]:
+    def folded(value: str | None) -> str | None:
+        return None if value is None else value.casefold()
+
+    return {
+        "id": customer["id"],
+        "account_id": principal.account_id,
+        "live": principal.live,
+        "created_at": customer["createdAt"],
+        "updated_at": customer["updatedAt"],
+        "name": customer["name"],
+        "email": customer["email"],
+        "phone": customer["phone"],
+        "name_key": folded(customer["name"]),
+        "email_key": folded(customer["email"]),
+        "phone_key": folded(customer["phone"]),
+        "metadata": customer["metadata"],
+    }
