@@ -8,8 +8,10 @@ import contextlib
 import errno
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
@@ -162,6 +164,8 @@ async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
 
     from app.web.app import create_app
 
+    if settings.is_production:
+        _refuse_unsafe_production(settings)
     engine = await _ready_engine(settings)
     try:
         async with engine.begin() as connection:
@@ -189,9 +193,47 @@ async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
     for signal_number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signal_number, stop.set)
     await stop.wait()
-    print("shutting down: finishing requests in flight", flush=True)
+    print(
+        f"shutting down: no new connections; finishing requests in flight "
+        f"(up to {settings.shutdown_grace_seconds:g} s)",
+        flush=True,
+    )
+    # Closes the listening socket, waits up to shutdown_grace_seconds for handlers, cancels
+    # the rest (their transactions roll back), then disposes the engine (cleanup_ctx).
     await runner.cleanup()
+    print("stopped", flush=True)
     return 0
+
+
+def _refuse_unsafe_production(settings: Settings) -> None:
+    """Checks that need the filesystem; Settings itself refuses the unsafe values."""
+    if settings.sqlite_path is not None:
+        problem = _sqlite_write_problem(Path(settings.sqlite_path))
+        if problem:
+            raise StartupError(f"refusing to start in production: {problem}")
+
+
+def _sqlite_write_problem(path: Path) -> str | None:
+    """Why the gateway could not write this SQLite file (and its -wal/-shm beside it)."""
+    if path.exists():
+        if not path.is_file():
+            return f"the SQLite database {path} is not a file"
+        try:
+            with path.open("r+b"):
+                pass
+        except OSError as error:
+            return f"the SQLite database {path} is not writable ({error.strerror})"
+    directory = path.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        return f"the SQLite database's directory {directory} is not a directory"
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".gateway-write-check-"):
+            pass
+    except OSError as error:
+        return f"cannot create files beside the SQLite database in {directory} ({error.strerror})"
+    return None
 
 
 def _print_welcome(url: str, secret: str) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/customers.sqlite3"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.\-\[\]:]+\Z")
 
 
 class Environment(StrEnum):
@@ -38,11 +40,12 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
+    # Each limit's default and the reason for it: README, "HTTP, limits and production".
     max_body_bytes: int = Field(default=100_000, ge=1_000)
     max_query_depth: int = Field(default=12, ge=2)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=2_000, ge=50)
-    max_operations: int = Field(default=1, ge=1)
+    max_operations: int = Field(default=10, ge=1)
     max_node_budget: int = Field(default=50_000, ge=1)
 
     introspection: bool | None = None
@@ -70,6 +73,31 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            normalized = origin.rstrip("/").lower()
+            if normalized != "*" and not _ORIGIN.match(normalized):
+                raise ValueError(
+                    f"CORS_ORIGINS entries are origins like https://app.example.com "
+                    f"(scheme, host, optional port, no path), not {origin!r}"
+                )
+            origins.append(normalized)
+        return origins
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Settings:
+        if self.is_production and "*" in self.cors_origins:
+            raise ValueError(
+                "CORS_ORIGINS='*' lets any web page call the API in production; "
+                "list the frontend origins instead"
+            )
+        if self.is_production and self.is_sqlite and self.sqlite_path is None:
+            raise ValueError("an in-memory SQLite database loses every customer on restart")
+        return self
+
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
@@ -79,9 +107,22 @@ class Settings(BaseSettings):
         return make_url(self.database_url).get_backend_name() == "sqlite"
 
     @property
+    def sqlite_path(self) -> str | None:
+        """The SQLite database file, or None for an in-memory database or another backend."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return None
+        return url.database
+
+    @property
     def introspection_enabled(self) -> bool:
         return self.introspection if self.introspection is not None else not self.is_production
 
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def detailed_errors(self) -> bool:
+        """Suggestions ("Did you mean …?") and error class names in responses."""
+        return not self.is_production

@@ -5,27 +5,42 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from graphql import NoSchemaIntrospectionCustomRule, specified_rules
 
 from app.api.schema import build_schema
 from app.db import create_engine, migrate
 from app.settings import Settings
-from app.web import graphiql
+from app.web import cors, graphiql
 from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
 from app.web.keys import DOCUMENTS, ENGINE, SCHEMA, SETTINGS
+from app.web.limits import Limits
 from app.web.middleware import request_context
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
+    # request_context is outermost, so even a refused preflight carries X-Request-Id.
+    app = web.Application(
+        middlewares=[request_context, cors.preflight], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     schema = build_schema()._schema
     app[SCHEMA] = schema
-    app[DOCUMENTS] = DocumentCache(schema, max_tokens=settings.max_tokens)
+    rules = list(specified_rules)
+    if not settings.introspection_enabled:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    app[DOCUMENTS] = DocumentCache(
+        schema,
+        rules=rules,
+        max_tokens=settings.max_tokens,
+        limits=Limits.from_settings(settings),
+        hide_suggestions=not settings.detailed_errors,
+    )
     app.cleanup_ctx.append(_database)
-    app.router.add_route("GET", "/graphql", handle_graphql)
-    app.router.add_route("POST", "/graphql", handle_graphql)
+    app.on_response_prepare.append(cors.add_headers)
+    # Every method reaches the handler, which answers the others with a JSON 405.
+    app.router.add_route("*", "/graphql", handle_graphql)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     graphiql.add_routes(app)

@@ -1,4 +1,4 @@
-"""Parsing and validating GraphQL documents once per distinct text."""
+"""Parsing, limiting and validating GraphQL documents once per distinct text."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ from graphql import (
     validate,
 )
 
+from app.web import limits
+
+# graphql-core's messages when a parse limit stops it; the edge answers QUERY_TOO_COMPLEX.
+_PARSE_LIMIT_MESSAGES = ("Document contains more than", "Source contains more than")
+
 
 @dataclass(frozen=True, slots=True)
 class CheckedDocument:
@@ -24,6 +29,7 @@ class CheckedDocument:
     document: DocumentNode | None
     parse_errors: list[GraphQLError]
     validation_errors: list[GraphQLError]
+    limit_errors: list[GraphQLError]
 
 
 class DocumentCache:
@@ -36,11 +42,15 @@ class DocumentCache:
         rules: Sequence[type[ASTValidationRule]] = specified_rules,
         size: int = 512,
         max_tokens: int | None = None,
+        limits: limits.Limits | None = None,
+        hide_suggestions: bool = False,
     ) -> None:
         self._schema = schema
         self._rules = tuple(rules)
         self._size = size
         self._max_tokens = max_tokens
+        self._limits = limits
+        self._hide_suggestions = hide_suggestions
         self._entries: OrderedDict[str, CheckedDocument] = OrderedDict()
 
     def check(self, query: str) -> CheckedDocument:
@@ -56,8 +66,27 @@ class DocumentCache:
 
     def _check(self, query: str) -> CheckedDocument:
         try:
-            document = parse(query, max_tokens=self._max_tokens)
+            # Comments count too: a body of comments costs the lexer as much as tokens.
+            document = parse(
+                query, max_lexical_tokens=self._max_tokens, max_comments=self._max_tokens
+            )
         except GraphQLError as error:
-            return CheckedDocument(None, [error], [])
-        errors = validate(self._schema, document, self._rules)
-        return CheckedDocument(document, [], list(errors))
+            if error.message.startswith(_PARSE_LIMIT_MESSAGES):
+                return CheckedDocument(None, [], [], [_token_limit(error)])
+            return CheckedDocument(None, [error], [], [])
+        if self._limits is not None:
+            # Before validation, whose cost grows faster than the document.
+            too_complex = limits.document_errors(document, self._limits)
+            if too_complex:
+                return CheckedDocument(document, [], [], too_complex)
+        errors = validate(
+            self._schema, document, self._rules, hide_suggestions=self._hide_suggestions
+        )
+        return CheckedDocument(document, [], list(errors), [])
+
+
+def _token_limit(error: GraphQLError) -> GraphQLError:
+    return GraphQLError(
+        f"{error.message} Send a smaller document.",
+        extensions={"code": limits.CODE, "limit": "tokens"},
+    )

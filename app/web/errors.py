@@ -25,8 +25,12 @@ def document_error(error: GraphQLError, code: str) -> dict[str, Any]:
     return dict(formatted)
 
 
-def execution_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
-    """A resolver error: BAD_USER_INPUT passes through, anything else is masked."""
+def execution_error(error: GraphQLError, request_id: str, detailed: bool = False) -> dict[str, Any]:
+    """A resolver error: BAD_USER_INPUT passes through, anything else is masked.
+
+    `detailed` (development) adds the exception's class name, never its message: that
+    could hold SQL or a file path.
+    """
     original = error.original_error
     if isinstance(original, BadUserInput):
         return {
@@ -41,8 +45,7 @@ def execution_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
         request_id,
         exc_info=original or error,
     )
-    return {
-        "message": INTERNAL_MESSAGE,
-        "path": error.path,
-        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-    }
+    extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    if detailed:
+        extensions["exception"] = type(original or error).__name__
+    return {"message": INTERNAL_MESSAGE, "path": error.path, "extensions": extensions}

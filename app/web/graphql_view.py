@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -11,7 +13,7 @@ from graphql.pyutils import is_awaitable
 
 from app import keys
 from app.api.context import GatewayContext
-from app.web import graphiql
+from app.web import graphiql, limits
 from app.web.errors import document_error, execution_error, request_error
 from app.web.keys import DOCUMENTS, ENGINE, LOG_FIELDS, REQUEST_ID, SCHEMA, SETTINGS
 from app.web.params import (
@@ -23,13 +25,30 @@ from app.web.params import (
 )
 
 BEARER = "bearer "
+ALLOWED_METHODS = ("GET", "POST")
+
+log = logging.getLogger("app.web")
 
 
 async def handle_graphql(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
-    if request.method == "GET" and "query" not in request.query and _wants_html(request):
-        if settings.graphiql_enabled:
-            return graphiql.page_response()
+    if request.method not in ALLOWED_METHODS:
+        return _error_response(
+            RequestError(
+                405,
+                "Send GraphQL requests with POST, or queries with GET.",
+                code="METHOD_NOT_ALLOWED",
+                headers={"Allow": ", ".join(ALLOWED_METHODS)},
+            ),
+            "application/json",
+        )
+    if (
+        settings.graphiql_enabled
+        and request.method == "GET"
+        and "query" not in request.query
+        and _wants_html(request)
+    ):
+        return graphiql.page_response()
     try:
         media_type = response_media_type(request)
     except RequestError as error:
@@ -64,11 +83,15 @@ def _unauthenticated(message: str) -> RequestError:
 async def _execute(
     request: web.Request, params: GraphQLParams, principal: keys.Principal, media_type: str
 ) -> web.Response:
+    settings = request.app[SETTINGS]
     strict = media_type == GRAPHQL_RESPONSE_JSON
     request[LOG_FIELDS]["operation"] = params.operation_name
     checked = request.app[DOCUMENTS].check(params.query)
     if checked.parse_errors:
         errors = [document_error(e, "GRAPHQL_PARSE_FAILED") for e in checked.parse_errors]
+        return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+    if checked.limit_errors:
+        errors = [document_error(e, limits.CODE) for e in checked.limit_errors]
         return _json_response({"errors": errors}, media_type, 400 if strict else 200)
     assert checked.document is not None
     operation = _find_operation(checked.document.definitions, params.operation_name)
@@ -86,21 +109,38 @@ async def _execute(
             document_error(e, "GRAPHQL_VALIDATION_FAILED") for e in checked.validation_errors
         ]
         return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+    if operation is not None:
+        over_budget = limits.node_budget_error(
+            request.app[SCHEMA], checked.document, operation, params.variables,
+            settings.max_node_budget,
+        )
+        if over_budget is not None:
+            errors = [document_error(over_budget, limits.CODE)]
+            return _json_response({"errors": errors}, media_type, 400 if strict else 200)
     context = GatewayContext(
         engine=request.app[ENGINE], principal=principal, request_id=request[REQUEST_ID]
     )
-    outcome = execute(
-        request.app[SCHEMA],
-        checked.document,
-        context_value=context,
-        variable_values=params.variables,
-        operation_name=params.operation_name,
-    )
-    result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
-    return _result_response(result, media_type, request[REQUEST_ID])
+    try:
+        # Cancelling the execution unwinds every resolver's `async with` (connections
+        # return to the pool, open transactions roll back) before the answer is sent.
+        async with asyncio.timeout(settings.request_timeout_seconds):
+            outcome = execute(
+                request.app[SCHEMA],
+                checked.document,
+                context_value=context,
+                variable_values=params.variables,
+                operation_name=params.operation_name,
+                hide_suggestions=not settings.detailed_errors,
+            )
+            result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
+    except TimeoutError:
+        return _timeout_response(request, settings.request_timeout_seconds, media_type)
+    return _result_response(result, media_type, request[REQUEST_ID], settings.detailed_errors)
 
 
-def _result_response(result: ExecutionResult, media_type: str, request_id: str) -> web.Response:
+def _result_response(
+    result: ExecutionResult, media_type: str, request_id: str, detailed: bool
+) -> web.Response:
     if result.data is None and result.errors and all(e.path is None for e in result.errors):
         # Errors before execution began: operation selection or variable coercion.
         errors = [document_error(e, "BAD_USER_INPUT") for e in result.errors]
@@ -108,9 +148,23 @@ def _result_response(result: ExecutionResult, media_type: str, request_id: str) 
         return _json_response({"errors": errors}, media_type, status)
     body: dict[str, Any] = {}
     if result.errors:
-        body["errors"] = [execution_error(e, request_id) for e in result.errors]
+        body["errors"] = [execution_error(e, request_id, detailed) for e in result.errors]
     body["data"] = result.data
     return _json_response(body, media_type, 200)
+
+
+def _timeout_response(request: web.Request, seconds: float, media_type: str) -> web.Response:
+    log.warning("request %s stopped after %s s", request[REQUEST_ID], seconds)
+    request[LOG_FIELDS]["timed_out"] = True
+    error = {
+        "message": (
+            f"The request did not finish within {seconds:g} seconds and was stopped. "
+            "Ask for less (smaller pages, fewer fields), or retry later; retry a mutation "
+            "with the same idempotencyKey."
+        ),
+        "extensions": {"code": limits.CODE, "limit": "time", "requestId": request[REQUEST_ID]},
+    }
+    return _json_response({"errors": [error], "data": None}, media_type, 200)
 
 
 def _find_operation(

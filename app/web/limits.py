@@ -1,0 +1,279 @@
+"""Query limits, checked on the parsed document before it is validated or executed.
+
+Depth, aliases and the number of operations depend only on the text, so they are checked
+once per distinct document, next to parsing (`DocumentCache`). The node budget depends on
+the variables (`customers(first: $n)`), so it is computed for every request.
+
+Every count follows fragment spreads, so a fragment spread ten times counts ten times;
+each fragment is walked once (memoised), so a document cannot make the walk itself slow.
+A fragment cycle counts as nothing here: validation refuses it right after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+)
+
+from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.settings import Settings
+
+CODE = "QUERY_TOO_COMPLEX"
+PAGE_ARGUMENTS = ("first", "last")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int
+    max_aliases: int
+    max_operations: int
+    max_node_budget: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_operations=settings.max_operations,
+            max_node_budget=settings.max_node_budget,
+        )
+
+
+def too_complex(message: str, limit: str, maximum: int, actual: int) -> GraphQLError:
+    return GraphQLError(
+        message,
+        extensions={"code": CODE, "limit": limit, "maximum": maximum, "actual": actual},
+    )
+
+
+def document_errors(document: DocumentNode, limits: Limits) -> list[GraphQLError]:
+    """Limits that depend on the document alone: operations, depth, aliases."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) > limits.max_operations:
+        return [
+            too_complex(
+                f"The document holds {len(operations)} operations; at most "
+                f"{limits.max_operations} are allowed in one request.",
+                "operations", limits.max_operations, len(operations),
+            )
+        ]
+    fragments = _fragments(document)
+    depth = _Walk(fragments, _depth_of)
+    aliases = _Walk(fragments, _aliases_in)
+    errors = []
+    deepest = max((depth.of(o.selection_set) for o in operations), default=0)
+    if deepest > limits.max_depth:
+        errors.append(
+            too_complex(
+                f"The query is nested {deepest} fields deep; at most {limits.max_depth} "
+                "levels are allowed.",
+                "depth", limits.max_depth, deepest,
+            )
+        )
+    most = max((aliases.of(o.selection_set) for o in operations), default=0)
+    if most > limits.max_aliases:
+        errors.append(
+            too_complex(
+                f"The operation uses {most} aliases (fragments counted each time they are "
+                f"spread); at most {limits.max_aliases} are allowed.",
+                "aliases", limits.max_aliases, most,
+            )
+        )
+    return errors
+
+
+def node_budget_error(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    max_node_budget: int,
+) -> GraphQLError | None:
+    """GitHub's node limit: every connection's page size times its parents' page sizes."""
+    budget = _NodeBudget(schema, _fragments(document), operation, variables or {})
+    root = schema.get_root_type(operation.operation)
+    total = budget.unit(operation.selection_set, root) if root else 0
+    if total <= max_node_budget:
+        return None
+    return too_complex(
+        f"The query may return up to {total} nodes (each connection's first/last, default "
+        f"{DEFAULT_PAGE_SIZE}, times its parents'); at most {max_node_budget} are allowed. "
+        "Ask for smaller pages.",
+        "nodes", max_node_budget, total,
+    )
+
+
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+
+
+class _Walk:
+    """A measure of selection sets that looks each fragment up once."""
+
+    def __init__(
+        self,
+        fragments: dict[str, FragmentDefinitionNode],
+        measure: Callable[[_Walk, SelectionSetNode], int],
+    ) -> None:
+        self.fragments = fragments
+        self._measure = measure
+        self._done: dict[str, int] = {}
+        self._in_progress: set[str] = set()
+
+    def of(self, selection_set: SelectionSetNode | None) -> int:
+        return self._measure(self, selection_set) if selection_set else 0
+
+    def fragment(self, name: str) -> int:
+        if name in self._done:
+            return self._done[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._in_progress:
+            return 0
+        self._in_progress.add(name)
+        value = self.of(fragment.selection_set)
+        self._in_progress.discard(name)
+        self._done[name] = value
+        return value
+
+
+def _depth_of(walk: _Walk, selection_set: SelectionSetNode) -> int:
+    deepest = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            # Introspection is bounded by the schema, and GraphiQL's own query nests deeper
+            # than any customer query needs; it counts as one level.
+            below = 0 if selection.name.value.startswith("__") else walk.of(selection.selection_set)
+            deepest = max(deepest, 1 + below)
+        elif isinstance(selection, InlineFragmentNode):
+            deepest = max(deepest, walk.of(selection.selection_set))
+        elif isinstance(selection, FragmentSpreadNode):
+            deepest = max(deepest, walk.fragment(selection.name.value))
+    return deepest
+
+
+def _aliases_in(walk: _Walk, selection_set: SelectionSetNode) -> int:
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += (selection.alias is not None) + walk.of(selection.selection_set)
+        elif isinstance(selection, InlineFragmentNode):
+            count += walk.of(selection.selection_set)
+        elif isinstance(selection, FragmentSpreadNode):
+            count += walk.fragment(selection.name.value)
+    return count
+
+
+class _NodeBudget:
+    """Nodes per unit of parent size: a connection of n adds n, plus n times what is below."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: dict[str, FragmentDefinitionNode],
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+    ) -> None:
+        self._schema = schema
+        self._fragments = fragments
+        self._variables = variables
+        self._defaults = {
+            d.variable.name.value: d.default_value
+            for d in operation.variable_definitions or ()
+            if d.default_value is not None
+        }
+        self._done: dict[str, int] = {}
+        self._in_progress: set[str] = set()
+
+    def unit(self, selection_set: SelectionSetNode | None, parent: GraphQLNamedType) -> int:
+        if selection_set is None:
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self._field(selection, parent)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                inner = self._schema.get_type(condition.name.value) if condition else parent
+                total += self.unit(selection.selection_set, inner or parent)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self._fragment(selection.name.value)
+        return total
+
+    def _field(self, node: FieldNode, parent: GraphQLNamedType) -> int:
+        if not isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+            return 0
+        field = parent.fields.get(node.name.value)
+        if field is None:
+            return 0
+        named = get_named_type(field.type)
+        below = self.unit(node.selection_set, named)
+        if not _is_connection(named):
+            return below
+        size = self._page_size(node)
+        return size + size * below
+
+    def _fragment(self, name: str) -> int:
+        if name in self._done:
+            return self._done[name]
+        fragment = self._fragments.get(name)
+        if fragment is None or name in self._in_progress:
+            return 0
+        condition = self._schema.get_type(fragment.type_condition.name.value)
+        if condition is None:
+            return 0
+        self._in_progress.add(name)
+        value = self.unit(fragment.selection_set, condition)
+        self._in_progress.discard(name)
+        self._done[name] = value
+        return value
+
+    def _page_size(self, node: FieldNode) -> int:
+        """The most this connection can return; sizes beyond the page limit are refused
+        by the resolver itself (BAD_USER_INPUT), so they count as the page limit here."""
+        sizes = [
+            self._argument_int(argument.value)
+            for argument in node.arguments or ()
+            if argument.name.value in PAGE_ARGUMENTS
+        ]
+        given = [size for size in sizes if size is not None]
+        if not given:
+            return DEFAULT_PAGE_SIZE
+        return min(max(max(given), 0), MAX_PAGE_SIZE)
+
+    def _argument_int(self, value: Any) -> int | None:
+        if isinstance(value, VariableNode):
+            name = value.name.value
+            if name in self._variables:
+                given = self._variables[name]
+                return given if isinstance(given, int) and not isinstance(given, bool) else None
+            value = self._defaults.get(name)
+        if isinstance(value, IntValueNode):
+            try:
+                return int(value.value)
+            except ValueError:
+                return None
+        return None
+
+
+def _is_connection(named: GraphQLNamedType) -> bool:
+    return isinstance(named, GraphQLObjectType) and "pageInfo" in named.fields
