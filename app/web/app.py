@@ -43,7 +43,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_route("*", "/graphql", handle_graphql)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    graphiql.add_routes(app)
+    if settings.graphiql_enabled:
+        graphiql.add_routes(app)
     return app
 
 

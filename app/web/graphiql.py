@@ -1,11 +1,15 @@
 """The GraphiQL page, with every asset served by the gateway itself.
 
 The assets come from the npm packages pinned in package-lock.json (`npm ci` at setup);
-they are never committed and never fetched at run time.
+they are never committed and never fetched at run time. GraphiQL 3 ships a UMD bundle
+with its fonts inlined in the CSS, and React 18 ships UMD builds, so no bundler is needed.
+The page's Content-Security-Policy lets it load and call nothing but this origin.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 
 from aiohttp import web
@@ -14,65 +18,110 @@ ASSETS_URL = "/graphiql/assets"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 ASSETS = {
-    "react.js": "react/umd/react.production.min.js",
-    "react-dom.js": "react-dom/umd/react-dom.production.min.js",
-    "graphiql.js": "graphiql/graphiql.min.js",
-    "graphiql.css": "graphiql/graphiql.min.css",
+    "react.production.min.js": "react/umd/react.production.min.js",
+    "react-dom.production.min.js": "react-dom/umd/react-dom.production.min.js",
+    "graphiql.min.js": "graphiql/graphiql.min.js",
+    "graphiql.min.css": "graphiql/graphiql.min.css",
 }
+
+KEY_HINT = 'Put your API key in the Headers tab below the query: {"Authorization": "Bearer sk_test_…"}'
+
+# Runs in the page; kept apart from PAGE so its hash can go into the CSP.
+SCRIPT = """
+const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+const defaultHeaders = JSON.stringify(
+  { Authorization: "Bearer sk_test_your_key_here" }, null, 2);
+const defaultQuery = `# Your API key goes in the Headers tab below this editor:
+#   { "Authorization": "Bearer sk_test_…" }
+# scripts/serve printed a sandbox key on first start; more with
+#   python -m app keys create --account NAME
+# The key is not saved: paste it again after reloading the page.
+
+query FirstCustomers {
+  customers(first: 10) {
+    edges { cursor node { id name email createdAt } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+`;
+ReactDOM.createRoot(document.getElementById("graphiql")).render(
+  React.createElement(GraphiQL, {
+    fetcher,
+    defaultQuery,
+    defaultHeaders,
+    headerEditorEnabled: true,
+    defaultEditorToolsVisibility: "headers",
+    shouldPersistHeaders: false,
+  }),
+);
+"""
 
 PAGE = """<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <title>Customers gateway · GraphiQL</title>
-  <link rel="stylesheet" href="{assets}/graphiql.css">
-  <style>body {{ margin: 0; height: 100vh; }} #graphiql {{ height: 100vh; }}</style>
+  <link rel="stylesheet" href="{assets}/graphiql.min.css">
+  <style>
+    body {{ margin: 0; height: 100vh; display: flex; flex-direction: column;
+           font-family: system-ui, sans-serif; }}
+    #key-hint {{ padding: 6px 12px; font-size: 14px; background: #fff8e1;
+                border-bottom: 1px solid #e0c97f; }}
+    #graphiql {{ flex: 1; min-height: 0; }}
+  </style>
 </head>
 <body>
+  <div id="key-hint" role="note">{hint}</div>
   <div id="graphiql">Loading GraphiQL…</div>
-  <script src="{assets}/react.js"></script>
-  <script src="{assets}/react-dom.js"></script>
-  <script src="{assets}/graphiql.js"></script>
-  <script>
-    const fetcher = GraphiQL.createFetcher({{ url: window.location.pathname }});
-    const defaultHeaders = JSON.stringify(
-      {{ Authorization: "Bearer sk_test_your_key_here" }}, null, 2);
-    const defaultQuery = `# Put your API key in the Headers pane below:
-#   {{ "Authorization": "Bearer sk_test_…" }}
-# The console of \\`scripts/serve\\` printed one on first start.
-
-query FirstCustomers {{
-  customers(first: 10) {{
-    edges {{ cursor node {{ id name email createdAt }} }}
-    pageInfo {{ hasNextPage endCursor }}
-  }}
-}}
-`;
-    ReactDOM.createRoot(document.getElementById("graphiql")).render(
-      React.createElement(GraphiQL, {{
-        fetcher,
-        defaultQuery,
-        defaultHeaders,
-        headerEditorEnabled: true,
-        shouldPersistHeaders: true,
-      }}),
-    );
-  </script>
+  <script src="{assets}/react.production.min.js"></script>
+  <script src="{assets}/react-dom.production.min.js"></script>
+  <script src="{assets}/graphiql.min.js"></script>
+  <script>{script}</script>
 </body>
 </html>
 """
 
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        f"script-src 'self' 'sha256-{_SCRIPT_HASH}'",
+        # GraphiQL and CodeMirror set inline styles; its fonts are data: URLs in the CSS.
+        "style-src 'self' 'unsafe-inline'",
+        "font-src 'self' data:",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
 
 def page_response() -> web.Response:
-    return web.Response(text=PAGE.format(assets=ASSETS_URL), content_type="text/html")
+    html = PAGE.format(
+        assets=ASSETS_URL, hint=KEY_HINT.replace("&", "&amp;").replace("<", "&lt;"), script=SCRIPT
+    )
+    return web.Response(
+        text=html,
+        content_type="text/html",
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 async def serve_asset(request: web.Request) -> web.StreamResponse:
     relative = ASSETS.get(request.match_info["name"])
     path = NODE_MODULES / relative if relative else None
     if path is None or not path.is_file():
-        raise web.HTTPNotFound(text="No such asset. Run scripts/serve to install GraphiQL.")
-    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+        raise web.HTTPNotFound(text="No such asset. Run scripts/setup to install GraphiQL.")
+    return web.FileResponse(
+        path,
+        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def add_routes(app: web.Application) -> None:

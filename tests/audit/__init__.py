@@ -1,0 +1,1 @@
+"""Node scripts the tests run against a live gateway: graphql-http's audits and a browser."""
