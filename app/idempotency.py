@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy import Insert, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import SQLModel
 
 from app.clock import now_ms
 from app.keys import Principal
 from app.models import CustomerRecord, IdempotencyRecord
 
 RETENTION_MS = 24 * 60 * 60 * 1000
-records = IdempotencyRecord.__table__
+records = SQLModel.metadata.tables[IdempotencyRecord.__tablename__]
 
 
 class KeyReused(Exception):
@@ -82,10 +83,10 @@ async def run_once(
 
 
 def _insert_ignoring_conflict(connection: AsyncConnection) -> Insert:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(records).on_conflict_do_nothing(
-        index_elements=["account_id", "live", "key"]
-    )
+    conflict_target = ["account_id", "live", "key"]
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(records).on_conflict_do_nothing(index_elements=conflict_target)
+    return sqlite.insert(records).on_conflict_do_nothing(index_elements=conflict_target)
 
 
 def _fingerprint(request: Mapping[str, Any]) -> str:

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel import SQLModel
 
 from app.clock import now_ms
 from app.ids import random_base62
 from app.models import Account, ApiKey
 
-accounts = Account.__table__
-api_keys = ApiKey.__table__
+accounts = SQLModel.metadata.tables[Account.__tablename__]
+api_keys = SQLModel.metadata.tables[ApiKey.__tablename__]
 
 KEY_PATTERN = re.compile(r"^sk_(test|live)_[0-9A-Za-z]{32}\Z")
 DEFAULT_ACCOUNT_NAME = "default"

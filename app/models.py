@@ -93,7 +93,7 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-customers_table = Customer.__table__
+customers_table = SQLModel.metadata.tables["customers"]
 customer_columns = (
     customers_table.c.id,
     customers_table.c.live,
@@ -120,7 +120,7 @@ class CustomerRecord:
     metadata: dict[str, str]
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> CustomerRecord:
+    def from_row(cls, row: Row[*tuple[Any, ...]]) -> CustomerRecord:
         return cls(
             id=row.id,
             live=row.live,

@@ -76,7 +76,8 @@ def _check_text_field(field: str, value: str) -> UserError | None:
     path = ("input", field)
     limit = _MAX_LENGTHS[field]
     if len(value) > limit:
-        return UserError(path, f"{field} must be at most {limit} characters.", UserErrorCode.TOO_LONG)
+        message = f"{field} must be at most {limit} characters."
+        return UserError(path, message, UserErrorCode.TOO_LONG)
     if field == "email" and not _is_valid_email(value):
         return UserError(path, "email is not a valid email address.", UserErrorCode.INVALID)
     if field == "phone" and PHONE_PATTERN.match(value) is None:
@@ -100,7 +101,8 @@ def _is_valid_email(value: str) -> bool:
 def _check_metadata(metadata: object) -> list[UserError]:
     path = ("input", "metadata")
     if not isinstance(metadata, dict):
-        return [UserError(path, "metadata must be an object of string values.", UserErrorCode.INVALID)]
+        message = "metadata must be an object of string values."
+        return [UserError(path, message, UserErrorCode.INVALID)]
     errors: list[UserError] = []
     if len(metadata) > METADATA_MAX_KEYS:
         errors.append(

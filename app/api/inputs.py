@@ -11,14 +11,14 @@ from app.ordering import Order, OrderDirection, OrderField
 
 T = TypeVar("T")
 
-CustomerOrderField = strawberry.enum(OrderField, name="CustomerOrderField")
-OrderDirectionEnum = strawberry.enum(OrderDirection, name="OrderDirection")
+strawberry.enum(OrderField, name="CustomerOrderField")
+strawberry.enum(OrderDirection, name="OrderDirection")
 
 
 @strawberry.input
 class CustomerOrder:
-    field: CustomerOrderField
-    direction: OrderDirectionEnum
+    field: OrderField
+    direction: OrderDirection
 
     def to_order(self) -> Order:
         return Order(field=self.field, direction=self.direction)

@@ -12,6 +12,15 @@ from app.api.types import Customer, CustomerConnection, Node
 from app.ordering import DEFAULT_ORDER
 
 
+async def _customer(info: Info, customer_id: str) -> Customer | None:
+    context = info.context
+    async with context.engine.connect() as connection:
+        record = await customers.get_customer(
+            connection, principal=context.principal, customer_id=customer_id
+        )
+    return Customer.from_record(record) if record else None
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -20,7 +29,7 @@ class Query:
         )
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await Query.customer(self, info, id)
+        return await _customer(info, id)
 
     @strawberry.field
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
@@ -33,12 +42,7 @@ class Query:
 
     @strawberry.field
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
-        context = info.context
-        async with context.engine.connect() as connection:
-            record = await customers.get_customer(
-                connection, principal=context.principal, customer_id=id
-            )
-        return Customer.from_record(record) if record else None
+        return await _customer(info, id)
 
     @strawberry.field(
         description=(

@@ -6,6 +6,7 @@ from typing import Any, NewType
 
 import strawberry
 from graphql import IntValueNode, ValueNode, value_from_ast_untyped
+from strawberry.types.scalar import ScalarDefinition
 
 MAX_SAFE_INTEGER = 2**53
 
@@ -35,7 +36,7 @@ def _identity(value: object) -> object:
     return value
 
 
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     EpochMillis: strawberry.scalar(
         name="EpochMillis",
         description="Milliseconds since the Unix epoch, as a JSON integer (beyond 32 bits).",

@@ -9,12 +9,12 @@ import strawberry
 from app.api.scalars import JSON, EpochMillis
 from app.cursors import encode_cursor
 from app.errors import UserError as UserErrorRecord
-from app.errors import UserErrorCode as UserErrorCodeEnum
+from app.errors import UserErrorCode
 from app.models import CustomerRecord
 from app.ordering import DEFAULT_ORDER, Order
 from app.pagination import Page, position_of
 
-UserErrorCode = strawberry.enum(UserErrorCodeEnum, name="UserErrorCode")
+strawberry.enum(UserErrorCode, name="UserErrorCode")
 
 
 @strawberry.interface(
@@ -48,12 +48,12 @@ class Customer(Node):
             id=strawberry.ID(record.id),
             object="customer",
             live=record.live,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
+            created_at=EpochMillis(record.created_at),
+            updated_at=EpochMillis(record.updated_at),
             email=record.email,
             name=record.name,
             phone=record.phone,
-            metadata=record.metadata,
+            metadata=JSON(record.metadata),
         )
 
 
