@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    GraphQLSyntaxError,
     parse,
     specified_rules,
     validate,
@@ -18,8 +20,8 @@ from graphql import (
 
 from app.web import limits
 
-# graphql-core's messages when a parse limit stops it; the edge answers QUERY_TOO_COMPLEX.
-_PARSE_LIMIT_MESSAGES = ("Document contains more than", "Source contains more than")
+# graphql-core's syntax error when a parse limit stops it; the edge answers QUERY_TOO_COMPLEX.
+_PARSE_LIMIT = re.compile(r"^(Document|Source) contains more than [0-9]+ ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +72,11 @@ class DocumentCache:
             document = parse(
                 query, max_lexical_tokens=self._max_tokens, max_comments=self._max_tokens
             )
-        except GraphQLError as error:
-            if error.message.startswith(_PARSE_LIMIT_MESSAGES):
+        except GraphQLSyntaxError as error:
+            if _PARSE_LIMIT.match(error.description):
                 return CheckedDocument(None, [], [], [_token_limit(error)])
+            return CheckedDocument(None, [error], [], [])
+        except GraphQLError as error:
             return CheckedDocument(None, [error], [], [])
         if self._limits is not None:
             # Before validation, whose cost grows faster than the document.
@@ -85,8 +89,8 @@ class DocumentCache:
         return CheckedDocument(document, [], list(errors), [])
 
 
-def _token_limit(error: GraphQLError) -> GraphQLError:
+def _token_limit(error: GraphQLSyntaxError) -> GraphQLError:
     return GraphQLError(
-        f"{error.message} Send a smaller document.",
+        f"{error.description} Send a smaller document.",
         extensions={"code": limits.CODE, "limit": "tokens"},
     )

@@ -24,7 +24,9 @@ ASSETS = {
     "graphiql.min.css": "graphiql/graphiql.min.css",
 }
 
-KEY_HINT = 'Put your API key in the Headers tab below the query: {"Authorization": "Bearer sk_test_…"}'
+KEY_HINT = (
+    'Put your API key in the Headers tab below the query: {"Authorization": "Bearer sk_test_…"}'
+)
 
 # Runs in the page; kept apart from PAGE so its hash can go into the CSP.
 SCRIPT = """

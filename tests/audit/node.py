@@ -21,14 +21,14 @@ def require_node_package(name: str) -> None:
         pytest.fail(f"node_modules/{name} is missing; run scripts/setup (npm ci)")
 
 
-async def run_script(script: str, *arguments: str, timeout: float = 120) -> Any:
+async def run_script(script: str, *arguments: str, seconds: float = 120) -> Any:
     """Run SCRIPTS/script with node without blocking the loop; returns its JSON stdout."""
     process = await asyncio.create_subprocess_exec(
         "node", str(SCRIPTS / script), *arguments,
         cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), seconds)
     except TimeoutError:
         process.kill()
         await process.wait()
