@@ -82,7 +82,9 @@ async def gateway(
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" and "[postgres" in report.nodeid:
-        _postgres_outcomes["passed" if report.passed else "failed"] += report.passed or report.failed
+        _postgres_outcomes["passed" if report.passed else "failed"] += (
+            report.passed or report.failed
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

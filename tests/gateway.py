@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import keys
+from app.models import customers_table
 
 
 @dataclass
@@ -45,6 +47,12 @@ class Gateway:
         assert "errors" not in body, body["errors"]
         data: dict[str, Any] = body["data"]
         return data
+
+    async def stored_customers(self) -> int:
+        """How many customers the database holds, across every account and mode."""
+        async with self.engine.connect() as connection:
+            count = await connection.execute(select(func.count()).select_from(customers_table))
+        return int(count.scalar_one())
 
     async def mint_key(self, account: str, *, live: bool = False) -> str:
         async with self.engine.begin() as connection:

@@ -48,8 +48,16 @@ def run_cli(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess
 async def serving(env: dict[str, str], port: int) -> AsyncIterator[str]:
     """A gateway process listening on `port`; yields its /graphql URL and stops it after."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "serve", "--port", str(port),
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--port",
+        str(port),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -91,8 +91,16 @@ def test_port_in_use_gives_one_line(tmp_path: Path) -> None:
 async def test_first_serve_mints_a_key_and_says_how_to_use_it(tmp_path: Path) -> None:
     env = sqlite_env(tmp_path)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "serve", "--port", str(free_port()),
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--port",
+        str(free_port()),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None
     banner = ""

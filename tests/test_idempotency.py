@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 
 from app.clock import now_ms
 from app.idempotency import RETENTION_MS, records
-from app.models import customers_table
 from tests.gateway import Gateway
 
 CREATE = """mutation($input: CreateCustomerInput!) {
@@ -26,21 +25,16 @@ async def create(gateway: Gateway, **fields: Any) -> dict[str, Any]:
     return payload
 
 
-async def customer_count(gateway: Gateway) -> int:
-    async with gateway.engine.connect() as connection:
-        return int(
-            (await connection.execute(select(func.count()).select_from(customers_table))).scalar_one()
-        )
-
-
 async def test_same_key_and_input_returns_the_first_result(gateway: Gateway) -> None:
-    first = await create(gateway, name="Ada", metadata={"a": "1"}, idempotencyKey="k", clientMutationId="1")
+    first = await create(
+        gateway, name="Ada", metadata={"a": "1"}, idempotencyKey="k", clientMutationId="1"
+    )
     again = await create(
         gateway, name="  Ada ", metadata={"a": "1"}, idempotencyKey="k", clientMutationId="2"
     )
     assert again["customer"] == first["customer"]
     assert again["clientMutationId"] == "2"
-    assert await customer_count(gateway) == 1
+    assert await gateway.stored_customers() == 1
 
 
 async def test_same_key_with_other_input_is_refused(gateway: Gateway) -> None:
@@ -51,13 +45,14 @@ async def test_same_key_with_other_input_is_refused(gateway: Gateway) -> None:
         assert payload["userErrors"] == [
             {"field": ["input", "idempotencyKey"], "code": "IDEMPOTENCY_KEY_REUSED"}
         ]
-    assert await customer_count(gateway) == 1
+    assert await gateway.stored_customers() == 1
 
 
 async def test_replay_returns_the_customer_as_created_even_after_changes(gateway: Gateway) -> None:
     first = (await create(gateway, name="Ada", idempotencyKey="k"))["customer"]
     await gateway.data(
-        'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "Changed"}) { customer { id } } }',
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "Changed"}) { userErrors '
+        "{ code } } }",
         {"id": first["id"]},
     )
     assert (await create(gateway, name="Ada", idempotencyKey="k"))["customer"] == first
@@ -66,7 +61,7 @@ async def test_replay_returns_the_customer_as_created_even_after_changes(gateway
         {"id": first["id"]},
     )
     assert (await create(gateway, name="Ada", idempotencyKey="k"))["customer"] == first
-    assert await customer_count(gateway) == 0
+    assert await gateway.stored_customers() == 0
 
 
 async def test_invalid_input_is_not_remembered(gateway: Gateway) -> None:
@@ -80,13 +75,11 @@ async def test_invalid_input_is_not_remembered(gateway: Gateway) -> None:
 async def test_key_is_forgotten_after_24_hours(gateway: Gateway) -> None:
     first = (await create(gateway, name="Ada", idempotencyKey="k"))["customer"]
     async with gateway.engine.begin() as connection:
-        await connection.execute(
-            update(records).values(created_at=now_ms() - RETENTION_MS - 1_000)
-        )
+        await connection.execute(update(records).values(created_at=now_ms() - RETENTION_MS - 1_000))
     second = await create(gateway, name="Someone else", idempotencyKey="k")
     assert second["userErrors"] == []
     assert second["customer"]["id"] != first["id"]
-    assert await customer_count(gateway) == 2
+    assert await gateway.stored_customers() == 2
 
 
 async def test_twenty_concurrent_creates_with_one_key_make_one_customer(gateway: Gateway) -> None:
@@ -99,7 +92,7 @@ async def test_twenty_concurrent_creates_with_one_key_make_one_customer(gateway:
     assert [status for status, _ in responses] == [200] * 20
     ids = {body["data"]["createCustomer"]["customer"]["id"] for _, body in responses}
     assert len(ids) == 1
-    assert await customer_count(gateway) == 1
+    assert await gateway.stored_customers() == 1
 
 
 async def test_concurrent_creates_with_one_key_and_two_inputs(gateway: Gateway) -> None:
@@ -116,4 +109,4 @@ async def test_concurrent_creates_with_one_key_and_two_inputs(gateway: Gateway) 
             assert payload["userErrors"] == []
         else:
             assert payload["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
-    assert await customer_count(gateway) == 1
+    assert await gateway.stored_customers() == 1

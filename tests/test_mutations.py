@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 
-from app.models import customers_table
 from tests.gateway import Gateway
 
 CREATE = """mutation($input: CreateCustomerInput!) {
@@ -43,13 +41,6 @@ async def create(gateway: Gateway, **fields: Any) -> dict[str, Any]:
 async def update(gateway: Gateway, **fields: Any) -> dict[str, Any]:
     payload: dict[str, Any] = (await gateway.data(UPDATE, {"input": fields}))["updateCustomer"]
     return payload
-
-
-async def stored_count(gateway: Gateway) -> int:
-    async with gateway.engine.connect() as connection:
-        return int(
-            (await connection.execute(select(func.count()).select_from(customers_table))).scalar_one()
-        )
 
 
 def codes(payload: dict[str, Any]) -> list[tuple[list[str], str]]:
@@ -127,7 +118,7 @@ async def test_invalid_create_lists_every_problem_and_writes_nothing(
     assert payload["customerEdge"] is None
     assert codes(payload) == expected
     assert all(error["message"] for error in payload["userErrors"])
-    assert await stored_count(gateway) == 0
+    assert await gateway.stored_customers() == 0
 
 
 @pytest.mark.parametrize(
@@ -139,21 +130,23 @@ async def test_invalid_create_lists_every_problem_and_writes_nothing(
         {"phone": "+44 20 7946 0958ext12"},
         {"email": "émile@exämple.com"},
         {"metadata": {f"k{i}": "v" * 500 for i in range(50)}},
-        {"metadata": {"k" * 40: "", "with.dot": "\"quoted\""}},
+        {"metadata": {"k" * 40: "", "with.dot": '"quoted"'}},
         {"name": "ß" * 256},
     ],
 )
 async def test_values_at_the_limits_are_accepted(gateway: Gateway, fields: dict[str, Any]) -> None:
     payload = await create(gateway, **fields)
     assert payload["userErrors"] == []
-    assert await stored_count(gateway) == 1
+    assert await gateway.stored_customers() == 1
 
 
 async def test_update_null_clears_and_omitted_keeps(gateway: Gateway) -> None:
     created = (
         await create(gateway, name="Ada", email="ada@example.com", phone="123", metadata={"a": "1"})
     )["customer"]
-    payload = await update(gateway, id=created["id"], email=None, metadata=None, clientMutationId="u1")
+    payload = await update(
+        gateway, id=created["id"], email=None, metadata=None, clientMutationId="u1"
+    )
     assert payload["userErrors"] == []
     assert payload["clientMutationId"] == "u1"
     customer = payload["customer"]
@@ -211,9 +204,9 @@ async def test_update_unknown_id_is_not_found_with_other_problems(gateway: Gatew
 
 async def test_delete_returns_the_customer_then_it_is_gone(gateway: Gateway) -> None:
     created = (await create(gateway, name="Gone"))["customer"]
-    deleted = (await gateway.data(DELETE, {"input": {"id": created["id"], "clientMutationId": "d"}}))[
-        "deleteCustomer"
-    ]
+    deleted = (
+        await gateway.data(DELETE, {"input": {"id": created["id"], "clientMutationId": "d"}})
+    )["deleteCustomer"]
     assert deleted == {
         "customer": {"id": created["id"], "name": "Gone"},
         "deletedCustomerId": created["id"],

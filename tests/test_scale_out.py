@@ -31,7 +31,9 @@ def backend() -> str:
 
 async def post(session: aiohttp.ClientSession, url: str, key: str, variables: Any) -> Any:
     async with session.post(
-        url, json={"query": CREATE, "variables": variables}, headers={"Authorization": f"Bearer {key}"}
+        url,
+        json={"query": CREATE, "variables": variables},
+        headers={"Authorization": f"Bearer {key}"},
     ) as response:
         assert response.status == 200
         return await response.json()
@@ -68,9 +70,9 @@ async def test_two_processes_share_keys_and_idempotency(database: dict[str, Any]
             await connection.execute(text(f'SET search_path TO "{database["database_schema"]}"'))
             total = (
                 await connection.execute(
-                    select(func.count()).select_from(customers_table).where(
-                        customers_table.c.name == "Once"
-                    )
+                    select(func.count())
+                    .select_from(customers_table)
+                    .where(customers_table.c.name == "Once")
                 )
             ).scalar_one()
     finally:
