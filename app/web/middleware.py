@@ -29,7 +29,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await handler(request)
     except web.HTTPException as http_error:
-        response = http_error
+        response = _http_error_response(http_error)
     except Exception:
         error_log.exception("unhandled error (request %s)", request_id)
         response = web.Response(
@@ -64,3 +64,24 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         },
     )
     return response
+
+
+def _http_error_response(error: web.HTTPException) -> web.StreamResponse:
+    """aiohttp's own answers (404, 405, …) as JSON; returning the exception is deprecated."""
+    headers = {
+        name: value
+        for name, value in error.headers.items()
+        if name.lower() not in ("content-type", "content-length")
+    }
+    if error.status < 400:
+        return web.Response(status=error.status, headers=headers)
+    body = {"errors": [{"message": error.reason, "extensions": {"code": _code(error.status)}}]}
+    return web.Response(
+        body=orjson.dumps(body), status=error.status, headers=headers,
+        content_type="application/json",
+    )
+
+
+def _code(status: int) -> str:
+    known = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "QUERY_TOO_COMPLEX"}
+    return known.get(status, "INTERNAL_SERVER_ERROR" if status >= 500 else "BAD_REQUEST")
