@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from graphql import ExecutionResult, OperationDefinitionNode, OperationType, execute
+from graphql import ExecutionResult, OperationDefinitionNode, OperationType
 from graphql.pyutils import is_awaitable
 
-from app import keys
+from app import fastpath, keys
 from app.api.context import GatewayContext
 from app.web import graphiql, limits
 from app.web.errors import document_error, execution_error, request_error
@@ -125,7 +125,8 @@ async def _execute(
         # Cancelling the execution unwinds every resolver's `async with` (connections
         # return to the pool, open transactions roll back) before the answer is sent.
         async with asyncio.timeout(settings.request_timeout_seconds):
-            outcome = execute(
+            # graphql-core's execute, except for the hot shapes app/fastpath plans.
+            outcome = fastpath.execute(
                 request.app[SCHEMA],
                 checked.document,
                 context_value=context,
