@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import sys
 import tempfile
@@ -201,8 +202,28 @@ async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
     # Closes the listening socket, waits up to shutdown_grace_seconds for handlers, cancels
     # the rest (their transactions roll back), then disposes the engine (cleanup_ctx).
     await runner.cleanup()
+    if not await _cancelled_work_unwound():
+        # A statement still blocked in the driver: nothing is committed, so leaving is safe,
+        # and asyncio.run would otherwise cancel it a second time and wait for ever.
+        print("stopped with unfinished cleanup", file=sys.stderr, flush=True)
+        os._exit(1)
     print("stopped", flush=True)
     return 0
+
+
+# Longer than SQLite's busy timeout (app/db.py): a cancelled statement that waits on a lock
+# gets its answer, and its transaction is rolled back, within this time.
+_UNWIND_SECONDS = 35.0
+
+
+async def _cancelled_work_unwound() -> bool:
+    """Wait for cancelled requests to finish rolling back; False if some never do."""
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    if not leftovers:
+        return True
+    _done, pending = await asyncio.wait(leftovers, timeout=_UNWIND_SECONDS)
+    return not pending
 
 
 def _refuse_unsafe_production(settings: Settings) -> None:
