@@ -4,14 +4,19 @@ The list is cut by `after` and `before`, then `first` or `last` items are taken.
 page reads at most `first`/`last` + 1 rows through an index seek from its cursor, so a
 deep page costs the same as the first. An order on a nullable key is walked as two
 segments (customers with a value, then those without), each an index range.
+
+A page is one statement: the UNION ALL of the index ranges it reads and, given a
+cursor, a one-row probe behind the cursor that answers hasPreviousPage (hasNextPage
+when walking backward). Only an empty page between two cursors needs a second query.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cmp_to_key
 from itertools import takewhile
 
-from sqlalchemy import ColumnElement, Select, and_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, literal, select, true, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.keys import Principal
@@ -65,25 +70,37 @@ async def fetch_page(
     last: int | None,
     before: Position | None,
 ) -> Page:
-    """One page of the filtered, ordered list; page sizes must already be checked."""
+    """One page of the filtered, ordered list; page sizes must already be checked.
+
+    hasNextPage: a match comes after the page's last edge (for an empty page, after
+    `after`); hasPreviousPage: a match comes before its first edge (for an empty page,
+    before `before`). With first and no after there is no previous page; with last and
+    no before, no next page.
+    """
     # `condition or ...` would ask a SQL expression for its truth value: test for None.
     matching = true() if condition is None else condition
     walk = _Walk(connection, order, and_(scope(principal), matching))
     if last is None:
         size = first if first is not None else DEFAULT_PAGE_SIZE
-        fetched = await walk.rows(start=after, backward=False, limit=size + 1)
-        within = list(takewhile(lambda row: _precedes(order, row, before), fetched))
-        page = within[:size]
-        has_previous = after is not None and await walk.any_beyond(
-            page[0] if page else None, bound=before, backward=True
-        )
+        fetched, behind = await walk.read(start=after, backward=False, limit=size + 1)
+        page = list(takewhile(lambda row: _precedes(order, row, before), fetched))[:size]
+        # Nothing matches between `after` and the first row read, so "before the first
+        # edge" is "at or behind `after`" unless the page is empty with `before` given.
+        if after is None:
+            has_previous = False
+        elif page or before is None:
+            has_previous = behind
+        else:
+            has_previous = await walk.any_beyond(before, backward=True)
         return Page(page, has_next_page=len(fetched) > len(page), has_previous_page=has_previous)
-    fetched = await walk.rows(start=before, backward=True, limit=last + 1)
-    within = list(takewhile(lambda row: _follows(order, row, after), fetched))
-    reversed_page = within[:last]
-    has_next = before is not None and await walk.any_beyond(
-        reversed_page[0] if reversed_page else None, bound=after, backward=False
-    )
+    fetched, ahead = await walk.read(start=before, backward=True, limit=last + 1)
+    reversed_page = list(takewhile(lambda row: _follows(order, row, after), fetched))[:last]
+    if before is None:
+        has_next = False
+    elif reversed_page or after is None:
+        has_next = ahead
+    else:
+        has_next = await walk.any_beyond(after, backward=False)
     return Page(
         list(reversed(reversed_page)),
         has_next_page=has_next,
@@ -99,6 +116,9 @@ def _follows(order: Order, customer: CustomerRecord, bound: Position | None) -> 
     return bound is None or compare(order, position_of(order, customer), bound) > 0
 
 
+_PROBE = -1
+
+
 class _Walk:
     """Reads the list from a position in either direction, segment by segment."""
 
@@ -109,24 +129,30 @@ class _Walk:
         self._order = order
         self._condition = condition
 
-    async def rows(
+    async def read(
         self, *, start: Position | None, backward: bool, limit: int
-    ) -> list[CustomerRecord]:
-        found: list[CustomerRecord] = []
-        for statement in self._statements(select(*customer_columns), start, backward):
-            result = await self._connection.execute(statement.limit(limit - len(found)))
-            found.extend(CustomerRecord.from_row(row) for row in result)
-            if len(found) >= limit:
-                break
-        return found
+    ) -> tuple[list[CustomerRecord], bool]:
+        """Up to `limit` matches beyond `start` in walk order, and whether a match lies at
+        or behind `start` (False without a start), in one statement."""
+        columns = select(*customer_columns)
+        reads = self._statements(columns, start, backward, False)
+        probes = [] if start is None else self._statements(columns, start, not backward, True)
+        parts = [
+            select(*statement.limit(size).subquery().c, literal(is_probe).label("probe"))
+            for statements, size, is_probe in ((reads, limit, 0), (probes, 1, 1))
+            for statement in statements
+        ]
+        rows = (await self._connection.execute(union_all(*parts))).all()
+        found = [CustomerRecord.from_row(row) for row in rows if not row.probe]
+        found.sort(key=cmp_to_key(self._compare), reverse=backward)
+        return found[:limit], any(row.probe for row in rows)
 
-    async def any_beyond(
-        self, edge: CustomerRecord | None, *, bound: Position | None, backward: bool
-    ) -> bool:
-        """Whether a match lies beyond the page's edge customer in this direction; for an
-        empty page, beyond the opposite cursor `bound`, or anywhere when there is none."""
-        start = position_of(self._order, edge) if edge is not None else bound
-        for statement in self._statements(select(_id), start, backward):
+    def _compare(self, left: CustomerRecord, right: CustomerRecord) -> int:
+        return compare(self._order, position_of(self._order, left), position_of(self._order, right))
+
+    async def any_beyond(self, bound: Position, *, backward: bool) -> bool:
+        """Whether a match lies strictly beyond `bound` in this direction."""
+        for statement in self._statements(select(_id), bound, backward, False):
             if (await self._connection.execute(statement.limit(1))).first() is not None:
                 return True
         return False
@@ -136,6 +162,7 @@ class _Walk:
         columns: Select[tuple[object, ...]],
         start: Position | None,
         backward: bool,
+        inclusive: bool,
     ) -> list[Select[tuple[object, ...]]]:
         segments = self._segments(backward)
         start_index = 0 if start is None else _segment_index(segments, start)
@@ -143,7 +170,7 @@ class _Walk:
         for index, segment in enumerate(segments[start_index:], start=start_index):
             statement = columns.where(self._condition, *self._segment_bounds(segment))
             if start is not None and index == start_index:
-                statement = statement.where(self._after(segment, start))
+                statement = statement.where(self._after(segment, start, inclusive))
             statements.append(statement.order_by(*self._sort(segment)))
         return statements
 
@@ -160,10 +187,12 @@ class _Walk:
         key = self._order.key_column
         return [key.is_(None) if segment.null_group else key.is_not(None)]
 
-    def _after(self, segment: _Segment, start: Position) -> ColumnElement[bool]:
+    def _after(self, segment: _Segment, start: Position, inclusive: bool) -> ColumnElement[bool]:
         left = _id if segment.null_group else tuple_(self._order.key_column, _id)
         right = start.id if segment.null_group else tuple_(start.value, start.id)
-        return left > right if segment.ascending else left < right
+        if segment.ascending:
+            return left >= right if inclusive else left > right
+        return left <= right if inclusive else left < right
 
     def _sort(self, segment: _Segment) -> list[ColumnElement[object]]:
         columns = [_id] if segment.null_group else [self._order.key_column, _id]
