@@ -5,18 +5,17 @@ page reads at most `first`/`last` + 1 rows through an index seek from its cursor
 deep page costs the same as the first. An order on a nullable key is walked as two
 segments (customers with a value, then those without), each an index range.
 
-A page is one statement: the UNION ALL of the index ranges it reads and, given a
-cursor, a one-row probe behind the cursor that answers hasPreviousPage (hasNextPage
-when walking backward). Only an empty page between two cursors needs a second query.
+A page is usually one statement: the index range it reads, plus (given a cursor) an
+EXISTS probe behind the cursor that answers hasPreviousPage (hasNextPage when walking
+backward). Crossing from one segment to the next, or an empty page, takes another.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cmp_to_key
 from itertools import takewhile
 
-from sqlalchemy import ColumnElement, Select, and_, literal, select, true, tuple_, union_all
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.keys import Principal
@@ -116,9 +115,6 @@ def _follows(order: Order, customer: CustomerRecord, bound: Position | None) -> 
     return bound is None or compare(order, position_of(order, customer), bound) > 0
 
 
-_PROBE = -1
-
-
 class _Walk:
     """Reads the list from a position in either direction, segment by segment."""
 
@@ -133,26 +129,32 @@ class _Walk:
         self, *, start: Position | None, backward: bool, limit: int
     ) -> tuple[list[CustomerRecord], bool]:
         """Up to `limit` matches beyond `start` in walk order, and whether a match lies at
-        or behind `start` (False without a start), in one statement."""
-        columns = select(*customer_columns)
-        reads = self._statements(columns, start, backward, False)
-        probes = [] if start is None else self._statements(columns, start, not backward, True)
-        parts = [
-            select(*statement.limit(size).subquery().c, literal(is_probe).label("probe"))
-            for statements, size, is_probe in ((reads, limit, 0), (probes, 1, 1))
-            for statement in statements
-        ]
-        rows = (await self._connection.execute(union_all(*parts))).all()
-        found = [CustomerRecord.from_row(row) for row in rows if not row.probe]
-        found.sort(key=cmp_to_key(self._compare), reverse=backward)
-        return found[:limit], any(row.probe for row in rows)
+        or behind `start` (False without a start). One statement, unless a segment runs
+        out before the page is full."""
+        first, *others = self._statements(select(*customer_columns), start, backward, False)
+        probes = [] if start is None else self._statements(select(_id), start, not backward, True)
+        if probes:
+            # Uncorrelated, so both backends evaluate it once for the whole statement.
+            behind_start = or_(*(exists(probe.order_by(None)) for probe in probes))
+            first = first.add_columns(behind_start.label("behind"))
+        rows = (await self._connection.execute(first.limit(limit))).all()
+        found = [CustomerRecord.from_row(row) for row in rows]
+        for statement in others:
+            if len(found) >= limit:
+                break
+            result = await self._connection.execute(statement.limit(limit - len(found)))
+            found.extend(CustomerRecord.from_row(row) for row in result)
+        if not probes:
+            return found, False
+        if rows:
+            return found, bool(rows[0].behind)
+        return found, await self.any_beyond(start, backward=not backward, inclusive=True)
 
-    def _compare(self, left: CustomerRecord, right: CustomerRecord) -> int:
-        return compare(self._order, position_of(self._order, left), position_of(self._order, right))
-
-    async def any_beyond(self, bound: Position, *, backward: bool) -> bool:
-        """Whether a match lies strictly beyond `bound` in this direction."""
-        for statement in self._statements(select(_id), bound, backward, False):
+    async def any_beyond(
+        self, bound: Position | None, *, backward: bool, inclusive: bool = False
+    ) -> bool:
+        """Whether a match lies beyond `bound` (or at it, if inclusive) in this direction."""
+        for statement in self._statements(select(_id), bound, backward, inclusive):
             if (await self._connection.execute(statement.limit(1))).first() is not None:
                 return True
         return False
