@@ -125,8 +125,10 @@ async def _keys_create(settings: Settings, arguments: argparse.Namespace) -> int
     finally:
         await engine.dispose()
     print(f"{minted.secret}\n")
-    print(f"key {minted.key_id} for account {minted.account_name!r} "
-          f"({'live' if minted.live else 'sandbox'}). It is shown only this once.")
+    print(
+        f"key {minted.key_id} for account {minted.account_name!r} "
+        f"({'live' if minted.live else 'sandbox'}). It is shown only this once."
+    )
     return 0
 
 
@@ -141,8 +143,10 @@ async def _keys_list(settings: Settings, _arguments: argparse.Namespace) -> int:
     for key in listing:
         status = "revoked " + _when(key.revoked_at) if key.revoked_at else "active"
         mode = "live" if key.live else "sandbox"
-        print(f"{key.key_id:<22} {key.account_name:<20} {mode:<8} {key.hint:<20} "
-              f"{_when(key.created_at):<20} {status}")
+        print(
+            f"{key.key_id:<22} {key.account_name:<20} {mode:<8} {key.hint:<20} "
+            f"{_when(key.created_at):<20} {status}"
+        )
     return 0
 
 
@@ -185,8 +189,11 @@ async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
         reason = "the port is already in use" if error.errno == errno.EADDRINUSE else error.strerror
         raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from error
     url = f"http://{settings.host}:{settings.port}/graphql"
-    print(f"customers gateway serving {url} ({settings.environment.value}, "
-          f"database {_safe_url(settings)})", flush=True)
+    print(
+        f"customers gateway serving {url} ({settings.environment.value}, "
+        f"database {_safe_url(settings)})",
+        flush=True,
+    )
     if minted:
         _print_welcome(url, minted.secret)
     stop = asyncio.Event()

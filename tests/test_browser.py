@@ -50,6 +50,10 @@ async def test_graphiql_runs_a_query_with_a_key_and_no_network(gateway: Gateway)
     assert "Grace Hopper" in report["result"]
     assert "errors" not in report["result"]
     assert report["steps"] == [
-        "loaded", "answered 401", "placeholder refused", "key entered", "answered 200",
+        "loaded",
+        "answered 401",
+        "placeholder refused",
+        "key entered",
+        "answered 200",
         "result shown",
     ]

@@ -88,8 +88,11 @@ class TestConfiguredOrigins:
         assert "Access-Control-Expose-Headers" not in response.headers
 
     async def test_origins_match_exactly(self, gateway: Gateway) -> None:
-        for near_miss in ("https://app.example.com:8443", "http://app.example.com",
-                          "https://app.example.com.evil.net"):
+        for near_miss in (
+            "https://app.example.com:8443",
+            "http://app.example.com",
+            "https://app.example.com.evil.net",
+        ):
             assert (await preflight(gateway, near_miss)).status == 403
         assert (await preflight(gateway, "http://localhost:5173")).status == 204
 

@@ -94,9 +94,7 @@ async def test_resolver_errors_are_200_with_data(gateway: Gateway) -> None:
 async def test_unsupported_content_type_is_415(gateway: Gateway) -> None:
     for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
         headers = auth(gateway, **{"Content-Type": content_type})
-        response = await gateway.client.post(
-            "/graphql", data="query={__typename}", headers=headers
-        )
+        response = await gateway.client.post("/graphql", data="query={__typename}", headers=headers)
         await assert_error_body(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 
 
@@ -114,7 +112,8 @@ async def test_unacceptable_accept_is_406_in_json(gateway: Gateway) -> None:
 async def test_bad_bodies_get_a_graphql_error_body(gateway: Gateway, raw: bytes) -> None:
     for accept in (STRICT, JSON):
         response = await gateway.client.post(
-            "/graphql", data=raw,
+            "/graphql",
+            data=raw,
             headers=auth(gateway, **{"Content-Type": JSON, "Accept": accept}),
         )
         await assert_error_body(response, 400, "BAD_REQUEST")
@@ -122,7 +121,8 @@ async def test_bad_bodies_get_a_graphql_error_body(gateway: Gateway, raw: bytes)
 
 async def test_body_over_the_limit_is_413(gateway: Gateway) -> None:
     response = await gateway.client.post(
-        "/graphql", data=b"{" + b" " * 200_000 + b"}",
+        "/graphql",
+        data=b"{" + b" " * 200_000 + b"}",
         headers=auth(gateway, **{"Content-Type": JSON}),
     )
     await assert_error_body(response, 413, "QUERY_TOO_COMPLEX")
@@ -176,8 +176,9 @@ async def test_other_methods_are_405_with_allow(gateway: Gateway, method: str) -
 
 async def test_missing_or_bad_key_is_401_with_www_authenticate(gateway: Gateway) -> None:
     for headers in ({}, {"Authorization": "Bearer sk_test_nope"}, {"Authorization": "Basic x"}):
-        response = await gateway.client.post("/graphql", json={"query": "{ __typename }"},
-                                              headers=headers)
+        response = await gateway.client.post(
+            "/graphql", json={"query": "{ __typename }"}, headers=headers
+        )
         await assert_error_body(response, 401, "UNAUTHENTICATED")
         assert response.headers["WWW-Authenticate"] == "Bearer"
 
@@ -201,12 +202,14 @@ async def test_request_id_on_every_response(gateway: Gateway) -> None:
 
 async def test_a_sane_incoming_request_id_is_kept(gateway: Gateway) -> None:
     response = await gateway.client.post(
-        "/graphql", json={"query": "{ __typename }"},
+        "/graphql",
+        json={"query": "{ __typename }"},
         headers=auth(gateway, **{"X-Request-Id": "trace-123.abc_DEF"}),
     )
     assert response.headers["X-Request-Id"] == "trace-123.abc_DEF"
     response = await gateway.client.post(
-        "/graphql", json={"query": "{ __typename }"},
+        "/graphql",
+        json={"query": "{ __typename }"},
         headers=auth(gateway, **{"X-Request-Id": "bad id with spaces"}),
     )
     assert response.headers["X-Request-Id"] != "bad id with spaces"

@@ -17,7 +17,7 @@ from app import customers
 from app.settings import Settings
 from tests.gateway import Gateway
 
-DEFAULTS = Settings(_env_file=None)  # type: ignore[call-arg]
+DEFAULTS = Settings(_env_file=None)
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def assert_too_complex(status: int, body: dict[str, Any], limit: str) -> dict[st
     [error] = body["errors"]
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX", error
     assert error["extensions"]["limit"] == limit
-    return error
+    return dict(error)
 
 
 async def post_strict(gateway: Gateway, query: str, **extra: Any) -> tuple[int, dict[str, Any]]:
@@ -79,8 +79,10 @@ async def test_aliases_at_the_limit_pass_and_one_more_is_refused(gateway: Gatewa
 
 async def test_aliases_in_a_fragment_count_each_time_it_is_spread(gateway: Gateway) -> None:
     ten = " ".join(f"a{i}: __typename" for i in range(10))
-    query = f"{{ ...F x: customers {{ ...G }} }} fragment F on Query {{ {ten} }} " \
+    query = (
+        f"{{ ...F x: customers {{ ...G }} }} fragment F on Query {{ {ten} }} "
         f"fragment G on CustomerConnection {{ {ten} }}"
+    )
     # 10 + (1 + 10) = 21: allowed; spreading F twice more makes 41.
     _, body = await gateway.post(query)
     assert "errors" not in body, body
@@ -125,7 +127,10 @@ async def test_node_budget_counts_first_last_and_the_default(gateway: Gateway) -
     five = four.replace("c0:", "c4: customers { nodes { id } } c0:")
     error = assert_too_complex(*await gateway.post(five), "nodes")
     assert error["extensions"] == {
-        "code": "QUERY_TOO_COMPLEX", "limit": "nodes", "maximum": 200, "actual": 250,
+        "code": "QUERY_TOO_COMPLEX",
+        "limit": "nodes",
+        "maximum": 200,
+        "actual": 250,
     }
     pages = "{ a: customers(first: 150) { nodes { id } } b: customers(last: 50) { nodes { id } } }"
     assert "errors" not in (await gateway.post(pages))[1]
@@ -134,8 +139,10 @@ async def test_node_budget_counts_first_last_and_the_default(gateway: Gateway) -
 
 
 async def test_node_budget_resolves_variables_and_their_defaults(gateway: Gateway) -> None:
-    query = "query($n: Int = 120) { a: customers(first: $n) { nodes { id } } " \
+    query = (
+        "query($n: Int = 120) { a: customers(first: $n) { nodes { id } } "
         "b: customers(first: $n) { nodes { id } } }"
+    )
     assert_too_complex(*await gateway.post(query), "nodes")  # 2 x default 120
     assert "errors" not in (await gateway.post(query, {"n": 100}))[1]
     status, body = await gateway.post(query, {"n": 101})

@@ -106,13 +106,14 @@ async def _execute(
                 headers={"Allow": "POST"},
             )
     if checked.validation_errors:
-        errors = [
-            document_error(e, "GRAPHQL_VALIDATION_FAILED") for e in checked.validation_errors
-        ]
+        errors = [document_error(e, "GRAPHQL_VALIDATION_FAILED") for e in checked.validation_errors]
         return _json_response({"errors": errors}, media_type, 400 if strict else 200)
     if operation is not None:
         over_budget = limits.node_budget_error(
-            request.app[SCHEMA], checked.document, operation, params.variables,
+            request.app[SCHEMA],
+            checked.document,
+            operation,
+            params.variables,
             settings.max_node_budget,
         )
         if over_budget is not None:
@@ -169,9 +170,7 @@ def _timeout_response(request: web.Request, seconds: float, media_type: str) -> 
     return _json_response({"errors": [error], "data": None}, media_type, 200)
 
 
-def _find_operation(
-    definitions: Any, operation_name: str | None
-) -> OperationDefinitionNode | None:
+def _find_operation(definitions: Any, operation_name: str | None) -> OperationDefinitionNode | None:
     operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is None:
         return operations[0] if len(operations) == 1 else None

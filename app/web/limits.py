@@ -72,7 +72,9 @@ def document_errors(document: DocumentNode, limits: Limits) -> list[GraphQLError
             too_complex(
                 f"The document holds {len(operations)} operations; at most "
                 f"{limits.max_operations} are allowed in one request.",
-                "operations", limits.max_operations, len(operations),
+                "operations",
+                limits.max_operations,
+                len(operations),
             )
         ]
     fragments = _fragments(document)
@@ -85,7 +87,9 @@ def document_errors(document: DocumentNode, limits: Limits) -> list[GraphQLError
             too_complex(
                 f"The query is nested {deepest} fields deep; at most {limits.max_depth} "
                 "levels are allowed.",
-                "depth", limits.max_depth, deepest,
+                "depth",
+                limits.max_depth,
+                deepest,
             )
         )
     most = max((aliases.of(o.selection_set) for o in operations), default=0)
@@ -94,7 +98,9 @@ def document_errors(document: DocumentNode, limits: Limits) -> list[GraphQLError
             too_complex(
                 f"The operation uses {most} aliases (fragments counted each time they are "
                 f"spread); at most {limits.max_aliases} are allowed.",
-                "aliases", limits.max_aliases, most,
+                "aliases",
+                limits.max_aliases,
+                most,
             )
         )
     return errors
@@ -117,14 +123,14 @@ def node_budget_error(
         f"The query may return up to {total} nodes (each connection's first/last, default "
         f"{DEFAULT_PAGE_SIZE}, times its parents'); at most {max_node_budget} are allowed. "
         "Ask for smaller pages.",
-        "nodes", max_node_budget, total,
+        "nodes",
+        max_node_budget,
+        total,
     )
 
 
 def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
-    return {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
 class _Walk:

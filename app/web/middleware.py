@@ -50,6 +50,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             content_type="application/json",
         )
     response.headers["X-Request-Id"] = request_id
+    log_fields: dict[str, object] = request[LOG_FIELDS]
     access_log.info(
         "request",
         extra={
@@ -59,7 +60,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 "path": request.path,
                 "status": response.status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                **request[LOG_FIELDS],
+                **log_fields,
             }
         },
     )
@@ -77,7 +78,9 @@ def _http_error_response(error: web.HTTPException) -> web.StreamResponse:
         return web.Response(status=error.status, headers=headers)
     body = {"errors": [{"message": error.reason, "extensions": {"code": _code(error.status)}}]}
     return web.Response(
-        body=orjson.dumps(body), status=error.status, headers=headers,
+        body=orjson.dumps(body),
+        status=error.status,
+        headers=headers,
         content_type="application/json",
     )
 

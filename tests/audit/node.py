@@ -24,8 +24,12 @@ def require_node_package(name: str) -> None:
 async def run_script(script: str, *arguments: str, seconds: float = 120) -> Any:
     """Run SCRIPTS/script with node without blocking the loop; returns its JSON stdout."""
     process = await asyncio.create_subprocess_exec(
-        "node", str(SCRIPTS / script), *arguments,
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        "node",
+        str(SCRIPTS / script),
+        *arguments,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), seconds)
