@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import takewhile
 
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.keys import Principal
@@ -134,8 +134,10 @@ class _Walk:
         first, *others = self._statements(select(*customer_columns), start, backward, False)
         probes = [] if start is None else self._statements(select(_id), start, not backward, True)
         if probes:
-            # Uncorrelated, so both backends evaluate it once for the whole statement.
-            behind_start = or_(*(exists(probe.order_by(None)) for probe in probes))
+            # Uncorrelated, so both backends evaluate it once for the whole statement. Not
+            # EXISTS: PostgreSQL drops ORDER BY/LIMIT there and may pick a sequential scan
+            # it hopes ends early; the nearest row by the index is a seek from the cursor.
+            behind_start = or_(*(probe.limit(1).scalar_subquery().is_not(None) for probe in probes))
             first = first.add_columns(behind_start.label("behind"))
         rows = (await self._connection.execute(first.limit(limit))).all()
         found = [CustomerRecord.from_row(row) for row in rows]
@@ -197,7 +199,9 @@ class _Walk:
         return left <= right if inclusive else left < right
 
     def _sort(self, segment: _Segment) -> list[ColumnElement[object]]:
-        columns = [_id] if segment.null_group else [self._order.key_column, _id]
+        # The key is NULL all through the null group, but naming it lets PostgreSQL see
+        # that the (key, id) index already delivers this order (IS NULL is no equality).
+        columns = [self._order.key_column, _id]
         return [column.asc() if segment.ascending else column.desc() for column in columns]
 
 

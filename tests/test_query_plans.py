@@ -1,0 +1,145 @@
+"""The statements the gateway issues for pages read through indexes, without a sort.
+
+Each case sends a real GraphQL request, records the SQL the engine runs for it, and
+asks the database for the plan of that exact statement with its parameters
+(EXPLAIN QUERY PLAN on SQLite, EXPLAIN (FORMAT JSON) on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+
+from tests import reference_model
+from tests.customer_rows import customer_row, insert_customers
+from tests.gateway import Gateway
+
+COUNT = 3_000
+BASE = 1_700_000_000_000
+PAGE = """query($after: String, $orderBy: CustomerOrder, $filter: CustomerFilter) {
+  customers(first: 20, after: $after, orderBy: $orderBy, filter: $filter) { nodes { id } }
+}"""
+INDEXES = {
+    "CREATED_AT": "ix_customers_created",
+    "NAME": "ix_customers_name_key",
+    "EMAIL": "ix_customers_email_key",
+}
+ORDERS = [
+    {"field": field, "direction": direction} for field in INDEXES for direction in ("ASC", "DESC")
+]
+
+
+@pytest.fixture
+async def many(gateway: Gateway) -> list[dict[str, Any]]:
+    rows = [
+        customer_row(
+            BASE + i,
+            name=None if i % 10 == 0 else f"Name {i * 7919 % COUNT}",
+            email=None if i % 13 == 0 else f"user{i * 104729 % COUNT}@example.com",
+        )
+        for i in range(COUNT)
+    ]
+    await insert_customers(gateway, rows)
+    other = await gateway.mint_key("other-account")
+    await insert_customers(
+        Gateway(client=gateway.client, engine=gateway.engine, key=other),
+        [customer_row(BASE + i, name=f"Other {i}") for i in range(COUNT)],
+    )
+    async with gateway.engine.begin() as connection:
+        await connection.execute(text("ANALYZE"))
+    return rows
+
+
+@contextmanager
+def recorded(gateway: Gateway) -> Iterator[list[tuple[str, Any]]]:
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(gateway.engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(gateway.engine.sync_engine, "before_cursor_execute", record)
+
+
+async def page_statements(gateway: Gateway, **variables: Any) -> list[tuple[str, Any]]:
+    """The statements that read customers' rows for one `customers` page."""
+    with recorded(gateway) as statements:
+        await gateway.data(PAGE, variables)
+    return [
+        (sql, parameters)
+        for sql, parameters in statements
+        if sql.startswith("SELECT customers.id, customers.live") and "ORDER BY" in sql
+    ]
+
+
+async def plan(gateway: Gateway, sql: str, parameters: Any) -> list[str]:
+    """The plan's steps as lines: SQLite's detail strings, or PostgreSQL node summaries."""
+    async with gateway.engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            result = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", parameters)
+            return [row[-1] for row in result]
+        result = await connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", parameters)
+        document = result.scalar_one()
+        tree = json.loads(document) if isinstance(document, str) else document
+        return list(_postgres_nodes(tree[0]["Plan"]))
+
+
+def _postgres_nodes(node: dict[str, Any]) -> Iterator[str]:
+    yield f"{node['Node Type']} {node.get('Index Name', '')} {node.get('Relation Name', '')}"
+    for child in node.get("Plans", []):
+        yield from _postgres_nodes(child)
+
+
+def assert_index_read(steps: list[str], index: str, *, may_sort: bool = False) -> None:
+    joined = "\n".join(steps)
+    assert index in joined, joined
+    for step in steps:
+        assert not step.startswith("Seq Scan"), joined
+        assert not step.startswith("SCAN customers"), joined  # SQLite's full table scan
+        if not may_sort:
+            assert not step.startswith("Sort"), joined
+            assert "TEMP B-TREE" not in step, joined  # SQLite sorting the rows itself
+
+
+async def test_default_page_reads_the_created_index(gateway: Gateway, many: list[Any]) -> None:
+    [(sql, parameters)] = await page_statements(gateway)
+    assert_index_read(await plan(gateway, sql, parameters), "ix_customers_created")
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda o: f"{o['field']}_{o['direction']}")
+async def test_a_page_after_a_cursor_seeks_the_order_index(
+    gateway: Gateway, many: list[Any], order: dict[str, str]
+) -> None:
+    ordered = reference_model.ordered(many, order)
+    middle = ordered[len(ordered) // 2]["id"]
+    [(sql, parameters)] = await page_statements(gateway, orderBy=order, after=middle)
+    assert_index_read(await plan(gateway, sql, parameters), INDEXES[order["field"]])
+
+
+@pytest.mark.parametrize("order", ORDERS[2:], ids=lambda o: f"{o['field']}_{o['direction']}")
+async def test_a_page_in_the_null_group_seeks_the_order_index(
+    gateway: Gateway, many: list[Any], order: dict[str, str]
+) -> None:
+    ordered = reference_model.ordered(many, order)
+    field = "name" if order["field"] == "NAME" else "email"
+    nulls = [row for row in ordered if row[field] is None]
+    in_null_group = nulls[1]["id"]
+    [(sql, parameters)] = await page_statements(gateway, orderBy=order, after=in_null_group)
+    assert_index_read(await plan(gateway, sql, parameters), INDEXES[order["field"]])
+
+
+async def test_email_eq_reads_the_email_index(gateway: Gateway, many: list[Any]) -> None:
+    email = many[1234]["email"]
+    [(sql, parameters)] = await page_statements(gateway, filter={"email": {"eq": email}})
+    # The few rows with that email are sorted by createdAt after the index finds them.
+    steps = await plan(gateway, sql, parameters)
+    assert_index_read(steps, "ix_customers_email", may_sort=True)
+    assert not any("ix_customers_created" in step for step in steps)
