@@ -47,6 +47,8 @@ async def test_graphiql_runs_a_query_with_a_key_and_no_network(gateway: Gateway)
     # The placeholder key in the default headers is refused; the one typed in is used.
     assert "UNAUTHENTICATED" in report["placeholderResult"]
     assert gateway.key in report["headersEditor"]
+    assert report["introspectionStatus"] == 200
+    assert report["queryType"] == "Query"
     assert "Grace Hopper" in report["result"]
     assert "errors" not in report["result"]
     assert report["steps"] == [
@@ -54,6 +56,7 @@ async def test_graphiql_runs_a_query_with_a_key_and_no_network(gateway: Gateway)
         "answered 401",
         "placeholder refused",
         "key entered",
+        "schema loaded",
         "answered 200",
         "result shown",
     ]

@@ -237,3 +237,13 @@ async def test_graphiql_page_and_assets(gateway: Gateway) -> None:
         assert len(await asset.read()) > 1000
     missing = await gateway.client.get("/graphiql/assets/..%2Fpackage.json")
     assert missing.status == 404
+
+
+async def test_answers_are_never_cached_or_sniffed(gateway: Gateway) -> None:
+    for response in (
+        await post(gateway, {"query": "{ __typename }"}),
+        await post(gateway, {"query": "{ nope }"}),
+        await gateway.client.post("/graphql", json={"query": "{ __typename }"}),  # 401
+    ):
+        assert response.headers["Cache-Control"] == "no-store"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"

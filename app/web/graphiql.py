@@ -33,11 +33,12 @@ SCRIPT = """
 const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
 const defaultHeaders = JSON.stringify(
   { Authorization: "Bearer sk_test_your_key_here" }, null, 2);
-const defaultQuery = `# Your API key goes in the Headers tab below this editor:
+const defaultQuery = `# Your API key goes in the Headers tab below:
 #   { "Authorization": "Bearer sk_test_…" }
-# scripts/serve printed a sandbox key on first start; more with
+# scripts/serve printed one on first start; more:
 #   python -m app keys create --account NAME
-# The key is not saved: paste it again after reloading the page.
+# Then click ↻ (bottom left) to load the schema.
+# The key is not saved in this browser.
 
 query FirstCustomers {
   customers(first: 10) {

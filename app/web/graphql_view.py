@@ -191,7 +191,15 @@ def _error_response(error: RequestError, media_type: str) -> web.Response:
     return response
 
 
+# Answers hold customers' personal data: no cache may keep them, no browser may sniff them.
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
 def _json_response(body: dict[str, Any], media_type: str, status: int) -> web.Response:
     return web.Response(
-        body=orjson.dumps(body), status=status, content_type=media_type, charset="utf-8"
+        body=orjson.dumps(body),
+        status=status,
+        content_type=media_type,
+        charset="utf-8",
+        headers=NO_STORE,
     )

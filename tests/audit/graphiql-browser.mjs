@@ -5,8 +5,8 @@
 //
 // Every request to another origin is aborted and recorded in `offOrigin`; the page must
 // need none. The run: load the page, run the default query with the placeholder key
-// (expect UNAUTHENTICATED), put the real key in the Headers editor, run the default query
-// again and read the result pane.
+// (expect UNAUTHENTICATED), put the real key in the Headers editor, re-fetch the schema,
+// run the default query again and read the result pane.
 import { chromium } from 'playwright-core';
 
 const [pageUrl, key, expected] = process.argv.slice(2);
@@ -103,6 +103,27 @@ try {
   await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${key}` }));
   report.headersEditor = await headers.evaluate((node) => node.CodeMirror.getValue());
   report.steps.push('key entered');
+
+  // With the key, re-fetching the schema (as the page tells the user) must work. GraphiQL
+  // picks up edited headers for introspection on its next render: retry a few times.
+  for (let attempt = 0; attempt < 10; attempt += 1) {
+    const introspected = page.waitForResponse(
+      (response) =>
+        response.url() === pageUrl &&
+        (response.request().postData() || '').includes('IntrospectionQuery'),
+      { timeout: 15000 },
+    );
+    await page.getByRole('button', { name: 'Re-fetch GraphQL schema' }).click();
+    const response = await introspected;
+    report.introspectionStatus = response.status();
+    if (response.status() === 200) {
+      const schema = await response.json();
+      report.queryType = schema.data && schema.data.__schema.queryType.name;
+      break;
+    }
+    await page.waitForTimeout(300);
+  }
+  report.steps.push('schema loaded');
 
   // The page's default query lists customers with their names.
   report.result = await runAndWaitFor(page, expected);
