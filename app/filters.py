@@ -260,8 +260,8 @@ class _Compiler:
             matches = value == values[0] if len(values) == 1 else self._in(value, values)
             return and_(value.is_not(None), matches)
         entry = _sqlite_entries()
-        value = entry.c.value
-        matches = value == values[0] if len(values) == 1 else self._in(value, values)
+        entry_value = entry.c.value
+        matches = entry_value == values[0] if len(values) == 1 else self._in(entry_value, values)
         return exists(
             select(1).select_from(entry).where(entry.c.key == literal(key, Text), matches)
         )

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, nulls_last, select, text
+from sqlalchemy import ColumnElement, func, nulls_last, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -65,10 +65,11 @@ async def position_at(
 ) -> Position:
     """The position of the customer at `depth` in the order (setup only: uses OFFSET)."""
     key = order.key_column
-    sort = [nulls_last(key.asc() if order.ascending else key.desc())]
-    sort.append(customers_table.c.id.asc() if order.ascending else customers_table.c.id.desc())
-    if order.nullable:
-        sort.insert(0, key.is_(None))
+    sort: list[ColumnElement[Any]] = [
+        key.is_(None),  # nulls come last in both directions
+        nulls_last(key.asc() if order.ascending else key.desc()),
+        customers_table.c.id.asc() if order.ascending else customers_table.c.id.desc(),
+    ]
     statement = (
         select(key.label("value"), customers_table.c.id)
         .where(scope(principal))
@@ -189,11 +190,11 @@ async def ensure_schema(url: str, schema: str) -> None:
 async def run(arguments: argparse.Namespace) -> None:
     backends: dict[str, Settings] = {}
     if arguments.sqlite:
-        backends["sqlite"] = Settings(  # type: ignore[call-arg]
+        backends["sqlite"] = Settings(
             _env_file=None, database_url=f"sqlite+aiosqlite:///{arguments.sqlite}"
         )
     if arguments.postgres:
-        backends["postgres"] = Settings(  # type: ignore[call-arg]
+        backends["postgres"] = Settings(
             _env_file=None,
             database_url=arguments.postgres,
             database_schema=arguments.schema,  # checked against a strict pattern

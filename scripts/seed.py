@@ -23,7 +23,7 @@ from typing import Any
 from faker import Faker
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from app import keys
 from app.db import create_engine, migrate

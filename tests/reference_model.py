@@ -57,7 +57,7 @@ def _operator_holds(op: str, given: Any, value: Any) -> bool:
         return bool(value.casefold().startswith(given.casefold()))
     if op == "endsWith":
         return bool(value.casefold().endswith(given.casefold()))
-    comparisons = {
+    comparisons: dict[str, bool] = {
         "gt": value > given,
         "gte": value >= given,
         "lt": value < given,

@@ -313,7 +313,7 @@ async def test_lists_hold_at_most_a_thousand_values(gateway: Gateway) -> None:
     created = await gateway.create_customer(name="Ada", metadata={"k": "v999"})
     document = "query($f: CustomerFilter) { customers(filter: $f) { totalCount } }"
     values = [f"v{i}" for i in range(999)]
-    ok = [
+    ok: list[tuple[dict[str, Any], int]] = [
         ({"id": {"in": [*["cus_x"] * 999, created["id"]]}}, 1),
         ({"name": {"in": [*values, "Ada"]}}, 1),
         ({"name": {"notIn": [*values, "Ada"]}}, 0),

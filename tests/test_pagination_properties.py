@@ -44,7 +44,7 @@ META_KEYS = ["tier", "a.b", 'q"k', "é"]
 META_VALUES = ["gold", "Gold", "silver", ""]
 
 safe_text = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=5
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=5
 )
 
 
@@ -109,7 +109,7 @@ def leaves(ids: list[str]) -> st.SearchStrategy[dict[str, Any]]:
         st.integers(BASE - 1, BASE + 6),
     )
     value = st.sampled_from(META_VALUES)
-    metadata_op = st.one_of(
+    metadata_op: st.SearchStrategy[dict[str, Any]] = st.one_of(
         value.map(lambda v: {"eq": v}),
         value.map(lambda v: {"neq": v}),
         st.lists(value, max_size=3).map(lambda values: {"in": values}),
