@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -247,3 +248,40 @@ async def test_answers_are_never_cached_or_sniffed(gateway: Gateway) -> None:
     ):
         assert response.headers["Cache-Control"] == "no-store"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_body_sent_in_pieces_is_read_whole(gateway: Gateway) -> None:
+    server = gateway.client.server
+    body = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * 3000}}).encode()
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {gateway.key}\r\nConnection: close\r\n".encode()
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:100]
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(body[100:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert answer.endswith(b'{"data":{"__typename":"Query"}}')
+
+
+async def test_a_chunked_body_is_read_whole_and_limited(gateway: Gateway) -> None:
+    async def pieces(total: int) -> Any:
+        for _ in range(total // 1000):
+            yield b" " * 1000
+        yield b'{"query": "{ __typename }"}'
+
+    headers = auth(gateway, **{"Content-Type": JSON})
+    response = await gateway.client.post("/graphql", data=pieces(5000), headers=headers)
+    assert response.status == 200
+    assert await response.json() == {"data": {"__typename": "Query"}}
+    response = await gateway.client.post("/graphql", data=pieces(200_000), headers=headers)
+    await assert_error_body(response, 413, "QUERY_TOO_COMPLEX")

@@ -250,3 +250,24 @@ class TestStatementTimeout:
         assert error["message"] == "Internal server error"
         assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
         assert gateway.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_body_trickling_in_is_cut_off_at_the_time_limit(gateway: Gateway) -> None:
+    server = gateway.client.server
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {gateway.key}\r\n".encode()
+            + b"Content-Length: 40\r\n\r\n"
+            + b'{"query": '
+        )
+        await writer.drain()
+        started = time.monotonic()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 408 "), head
+        assert 0.4 < time.monotonic() - started < 5
+        assert b"X-Request-Id" in head
+    finally:
+        writer.close()
+        await writer.wait_closed()

@@ -55,7 +55,7 @@ async def handle_graphql(request: web.Request) -> web.StreamResponse:
         return _error_response(error, "application/json")
     try:
         principal = await _authenticate(request)
-        params = await read_params(request, settings.max_body_bytes)
+        params = await _read_in_time(request, settings.request_timeout_seconds)
         return await _execute(request, params, principal, media_type)
     except RequestError as error:
         return _error_response(error, media_type)
@@ -73,6 +73,20 @@ async def _authenticate(request: web.Request) -> keys.Principal:
     request[LOG_FIELDS]["account"] = principal.account_id
     request[LOG_FIELDS]["live"] = principal.live
     return principal
+
+
+async def _read_in_time(request: web.Request, seconds: float) -> GraphQLParams:
+    """The body, from a client that sends it within the request time limit."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await read_params(request, request.app[SETTINGS].max_body_bytes)
+    except TimeoutError as error:
+        raise RequestError(
+            408,
+            f"The request body did not arrive within {seconds:g} seconds.",
+            code="REQUEST_TIMEOUT",
+            headers={"Connection": "close"},
+        ) from error
 
 
 def _unauthenticated(message: str) -> RequestError:

@@ -72,9 +72,7 @@ async def read_params(request: web.Request, max_body_bytes: int) -> GraphQLParam
         )
     if request.content_length is not None and request.content_length > max_body_bytes:
         raise _too_large(max_body_bytes)
-    body = await request.content.read(max_body_bytes + 1)
-    if len(body) > max_body_bytes:
-        raise _too_large(max_body_bytes)
+    body = await _read_body(request, max_body_bytes)
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -82,6 +80,18 @@ async def read_params(request: web.Request, max_body_bytes: int) -> GraphQLParam
     if not isinstance(payload, dict):
         raise RequestError(400, "The request body must be a JSON object.")
     return _params_from_mapping(payload)
+
+
+async def _read_body(request: web.Request, max_body_bytes: int) -> bytes:
+    """The whole body, however many pieces it arrives in (chunked included), up to the limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(max_body_bytes + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise _too_large(max_body_bytes)
+    return b"".join(chunks)
 
 
 def _too_large(limit: int) -> RequestError:
