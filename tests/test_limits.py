@@ -271,3 +271,19 @@ async def test_a_body_trickling_in_is_cut_off_at_the_time_limit(gateway: Gateway
     finally:
         writer.close()
         await writer.wait_closed()
+
+
+async def test_fragments_that_double_at_each_level_are_counted_without_expanding(
+    gateway: Gateway,
+) -> None:
+    # F0 spreads F1 twice, F1 spreads F2 twice, …: 2^40 aliases if expanded naively.
+    levels = 40
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ a: __typename ...F{i + 1} ... on Query {{ ...F{i + 1} }} }}"
+        for i in range(levels)
+    )
+    query = f"{{ ...F0 }} {fragments} fragment F{levels} on Query {{ b: __typename }}"
+    started = time.monotonic()
+    error = assert_too_complex(*await gateway.post(query), "aliases")
+    assert time.monotonic() - started < 2
+    assert error["extensions"]["actual"] > 2**levels
