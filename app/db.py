@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
@@ -22,7 +24,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """Build the engine for settings.database_url; no connection is opened yet."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url)
+        return _create_sqlite_engine(url, settings.db_pool_size)
     server_settings = {
         "statement_timeout": str(settings.db_statement_timeout_ms),
         "application_name": "customers-gateway",
@@ -35,13 +37,20 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=0,
         pool_pre_ping=True,
         connect_args={"server_settings": server_settings},
+        json_deserializer=read_json,
     )
 
 
-def _create_sqlite_engine(url: URL) -> AsyncEngine:
+def _create_sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:
+    pool: dict[str, Any] = {}
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, connect_args={"timeout": 30})
+        # A fixed pool, as on PostgreSQL: the default lets 10 overflow connections come
+        # and go under load, each a new thread, a new file handle and four PRAGMAs.
+        pool = {"pool_size": pool_size, "max_overflow": 0}
+    engine = create_async_engine(
+        url, connect_args={"timeout": 30}, json_deserializer=read_json, **pool
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -53,6 +62,18 @@ def _create_sqlite_engine(url: URL) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+def read_json(text: str) -> Any:
+    """JSON columns as stored: orjson is several times faster than json.loads per row.
+
+    json.dumps (SQLAlchemy's serializer) can write lone surrogates, which orjson refuses
+    to read; json.loads reads those few.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 async def check_connection(engine: AsyncEngine) -> None:

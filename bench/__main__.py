@@ -69,9 +69,13 @@ def main() -> int:
         return 2
     cores = os.sched_getaffinity(0)
     server_core, load_core = (1, 0) if {0, 1} <= cores else (None, None)
-    print(f"bench: {arguments.customers:,} customers, {arguments.connections} connections, "
-          f"{arguments.runs} interleaved rounds of {arguments.duration}s, "
-          f"server on core {server_core}, wrk on core {load_core}", flush=True)
+    print(
+        f"bench: {arguments.customers:,} customers, {arguments.connections} connections, "
+        f"{arguments.runs} interleaved rounds of {arguments.duration}s, "
+        f"server on core {server_core}, wrk on core {load_core}"
+        + (f", gateway WITHOUT {arguments.without}" if arguments.without else ""),
+        flush=True,
+    )
     results: dict[str, Any] = {"settings": vars(arguments), "backends": {}}
     for backend in arguments.backends.split(","):
         results["backends"][backend] = _run_backend(
@@ -85,20 +89,36 @@ def main() -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("-n", "--customers", type=int, default=200_000)
-    parser.add_argument("-d", "--duration", type=int, default=4,
-                        help="seconds per measured run (default 4)")
+    parser.add_argument(
+        "-d", "--duration", type=int, default=4, help="seconds per measured run (default 4)"
+    )
     parser.add_argument("-r", "--runs", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("-c", "--connections", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per server")
-    parser.add_argument("-b", "--backends", default="sqlite,postgres",
-                        help="comma-separated: sqlite,postgres")
-    parser.add_argument("-w", "--workloads", default=",".join(workloads.ORDER),
-                        help=f"comma-separated subset of {','.join(workloads.ORDER)}")
-    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL",
-                                                                 DEFAULT_POSTGRES_URL))
+    parser.add_argument(
+        "-b", "--backends", default="sqlite,postgres", help="comma-separated: sqlite,postgres"
+    )
+    parser.add_argument(
+        "-w",
+        "--workloads",
+        default=",".join(workloads.ORDER),
+        help=f"comma-separated subset of {','.join(workloads.ORDER)}",
+    )
+    parser.add_argument(
+        "--without",
+        default="",
+        help="ablation: switch these optimisations off in the gateway (comma-separated: "
+        "fastpath,keycache,autocommit,sqlitepool,orjson,cursors; see bench/launch.py)",
+    )
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    )
     return parser
 
 
@@ -111,11 +131,14 @@ def _run_backend(
     load_core: int | None,
 ) -> dict[str, Any]:
     print(f"\n== {backend} ==", flush=True)
-    database = asyncio.run(prepare(backend, arguments.customers, data_dir=data_dir,
-                                   postgres_url=arguments.postgres_url))
+    database = asyncio.run(
+        prepare(
+            backend, arguments.customers, data_dir=data_dir, postgres_url=arguments.postgres_url
+        )
+    )
     chosen = workloads.build(database, names)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=data_dir))
-    gateway = _start_gateway(database, work_dir, server_core)
+    gateway = _start_gateway(database, work_dir, server_core, arguments.without)
     raw = _start_raw(database, chosen, arguments, work_dir, server_core)
     rows: dict[str, Any] = {}
     try:
@@ -132,11 +155,19 @@ def _run_backend(
     return {"rows": rows}
 
 
-def _start_gateway(database: Database, work_dir: Path, core: int | None) -> Server:
+def _start_gateway(database: Database, work_dir: Path, core: int | None, without: str) -> Server:
     port = _free_port()
-    env = {**os.environ, **database.environment(), "ENVIRONMENT": "production",
-           "HOST": "127.0.0.1", "PORT": str(port)}
+    env = {
+        **os.environ,
+        **database.environment(),
+        "ENVIRONMENT": "production",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
     command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "app", "serve"]
+    if without:
+        # Ablation: the same gateway with the named optimisations switched off.
+        command[2:3] = ["bench.launch", "--without", without, "--"]
     return _spawn("gateway", command, env, port, work_dir, core)
 
 
@@ -171,7 +202,11 @@ def _start_raw(
 
 
 def _spawn(
-    name: str, command: list[str], env: dict[str, str], port: int, work_dir: Path,
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    work_dir: Path,
     core: int | None,
 ) -> Server:
     if core is not None:
@@ -256,8 +291,10 @@ def _check(
         if b'"errors"' in ours[:200] or _comparable(ours, case.writes) != _comparable(
             theirs, case.writes
         ):
-            return (f"case {index}: gateway and raw answers differ\n"
-                    f"    gateway: {ours[:300]!r}\n    raw:     {theirs[:300]!r}")
+            return (
+                f"case {index}: gateway and raw answers differ\n"
+                f"    gateway: {ours[:300]!r}\n    raw:     {theirs[:300]!r}"
+            )
     return None
 
 
@@ -265,8 +302,17 @@ def _wrk(
     server: Server, requests: Path, seconds: float, connections: int, core: int | None
 ) -> Sample:
     command = [
-        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
-        "-s", str(LUA), f"http://127.0.0.1:{server.port}", "--", str(requests),
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{server.port}",
+        "--",
+        str(requests),
     ]
     if core is not None:
         command = ["taskset", "-c", str(core), *command]
@@ -274,7 +320,7 @@ def _wrk(
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     cpu = procstat.cpu_seconds(server.pid) - cpu_before
     line = next(line for line in output.splitlines() if line.startswith("BENCH "))
-    summary = json.loads(line[len("BENCH "):])
+    summary = json.loads(line[len("BENCH ") :])
     count = max(summary["requests"], 1)
     return Sample(
         rps=summary["requests"] / (summary["duration_us"] / 1e6),
@@ -301,8 +347,9 @@ def _run_workload(
         print(f"   skipped: {problem}", flush=True)
         return {"skipped": problem}
     files = {
-        "gateway": _requests_file(work_dir / f"{workload.name}-gateway.txt", workload, database,
-                                  raw=False),
+        "gateway": _requests_file(
+            work_dir / f"{workload.name}-gateway.txt", workload, database, raw=False
+        ),
         "raw": _requests_file(work_dir / f"{workload.name}-raw.txt", workload, database, raw=True),
     }
     servers = {"gateway": gateway, "raw": raw}
@@ -312,14 +359,17 @@ def _run_workload(
     for round_number in range(arguments.runs):
         order = ("gateway", "raw") if round_number % 2 == 0 else ("raw", "gateway")
         for name in order:
-            sample = _wrk(servers[name], files[name], arguments.duration, arguments.connections,
-                          load_core)
+            sample = _wrk(
+                servers[name], files[name], arguments.duration, arguments.connections, load_core
+            )
             samples[name].append(sample)
         gw, rw = samples["gateway"][-1], samples["raw"][-1]
-        print(f"   round {round_number + 1}: gateway {gw.rps:8.0f} req/s p50 {gw.p50_ms:6.2f} ms"
-              f" | raw {rw.rps:8.0f} req/s p50 {rw.p50_ms:6.2f} ms | ratio {gw.rps / rw.rps:.3f}"
-              + (f" | errors {gw.errors}/{rw.errors}" if gw.errors or rw.errors else ""),
-              flush=True)
+        print(
+            f"   round {round_number + 1}: gateway {gw.rps:8.0f} req/s p50 {gw.p50_ms:6.2f} ms"
+            f" | raw {rw.rps:8.0f} req/s p50 {rw.p50_ms:6.2f} ms | ratio {gw.rps / rw.rps:.3f}"
+            + (f" | errors {gw.errors}/{rw.errors}" if gw.errors or rw.errors else ""),
+            flush=True,
+        )
     row: dict[str, Any] = {"samples": {k: [asdict(s) for s in v] for k, v in samples.items()}}
     for name in ("gateway", "raw"):
         values = samples[name]
@@ -339,8 +389,10 @@ def _run_workload(
 
 def _print_table(backend: str, rows: dict[str, Any]) -> None:
     print(f"\n### {backend}\n")
-    print("| workload | gateway req/s | raw req/s | ratio | gateway p50 / p99 ms "
-          "| raw p50 / p99 ms | CPU µs/req gateway / raw | peak RSS MiB gateway / raw |")
+    print(
+        "| workload | gateway req/s | raw req/s | ratio | gateway p50 / p99 ms "
+        "| raw p50 / p99 ms | CPU µs/req gateway / raw | peak RSS MiB gateway / raw |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():
         if "skipped" in row:
@@ -348,10 +400,12 @@ def _print_table(backend: str, rows: dict[str, Any]) -> None:
             continue
         gw, raw = row["gateway"], row["raw"]
         errors = f" ({gw['errors']} errors)" if gw["errors"] else ""
-        print(f"| {name} | {gw['rps']:,.0f}{errors} | {raw['rps']:,.0f} | {row['ratio']:.3f} "
-              f"| {gw['p50_ms']:.2f} / {gw['p99_ms']:.2f} | {raw['p50_ms']:.2f} / "
-              f"{raw['p99_ms']:.2f} | {gw['cpu_us']:,.0f} / {raw['cpu_us']:,.0f} "
-              f"| {gw['peak_rss_mib']:.0f} / {raw['peak_rss_mib']:.0f} |")
+        print(
+            f"| {name} | {gw['rps']:,.0f}{errors} | {raw['rps']:,.0f} | {row['ratio']:.3f} "
+            f"| {gw['p50_ms']:.2f} / {gw['p99_ms']:.2f} | {raw['p50_ms']:.2f} / "
+            f"{raw['p99_ms']:.2f} | {gw['cpu_us']:,.0f} / {raw['cpu_us']:,.0f} "
+            f"| {gw['peak_rss_mib']:.0f} / {raw['peak_rss_mib']:.0f} |"
+        )
     if "page50" in rows and "deep" in rows and "gateway" in rows["deep"]:
         first, deep = rows["page50"]["gateway"]["p50_ms"], rows["deep"]["gateway"]["p50_ms"]
         print(f"\ndeep page p50 / first page p50 (gateway): {deep / first:.2f}")

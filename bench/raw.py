@@ -46,7 +46,9 @@ class Store:
             import asyncpg
 
             self.db = await asyncpg.create_pool(
-                self.config["dsn"], min_size=10, max_size=10,
+                self.config["dsn"],
+                min_size=10,
+                max_size=10,
                 server_settings={"search_path": self.config["schema"]},
             )
 
@@ -118,9 +120,12 @@ async def _page(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -
         where += " AND (created_at, id) < (?, ?)"
         params += list(_decode_cursor(after))
     rows = await store.fetch(
-        store.sql(f"SELECT {COLUMNS} FROM customers WHERE {where}"
-                  " ORDER BY created_at DESC, id DESC LIMIT ?"),
-        *params, first + 1,
+        store.sql(
+            f"SELECT {COLUMNS} FROM customers WHERE {where}"
+            " ORDER BY created_at DESC, id DESC LIMIT ?"
+        ),
+        *params,
+        first + 1,
     )
     page = rows[:first]
     has_previous = False
@@ -128,11 +133,16 @@ async def _page(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -
         start = (page[0][2], page[0][0]) if page else _decode_cursor(after)
         comparison = ">" if page else ">="
         base = where.rsplit(" AND (created_at", 1)[0]
-        has_previous = bool(await store.fetch(
-            store.sql(f"SELECT id FROM customers WHERE {base} AND (created_at, id) "
-                      f"{comparison} (?, ?) ORDER BY created_at ASC, id ASC LIMIT 1"),
-            *condition, *start,
-        ))
+        has_previous = bool(
+            await store.fetch(
+                store.sql(
+                    f"SELECT id FROM customers WHERE {base} AND (created_at, id) "
+                    f"{comparison} (?, ?) ORDER BY created_at ASC, id ASC LIMIT 1"
+                ),
+                *condition,
+                *start,
+            )
+        )
     cursors = [_cursor(row[2], row[0]) for row in page]
     page_info = {
         "hasNextPage": len(rows) > first,
@@ -144,8 +154,10 @@ async def _page(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -
     for key, kind, payload in spec["parts"]:
         if kind == "edges":
             connection[key] = [
-                {**({payload["cursor"]: cursor} if payload["cursor"] else {}),
-                 payload["node"]: _node(row, payload["fields"])}
+                {
+                    **({payload["cursor"]: cursor} if payload["cursor"] else {}),
+                    payload["node"]: _node(row, payload["fields"]),
+                }
                 for row, cursor in zip(page, cursors, strict=True)
             ]
         elif kind == "nodes":
@@ -158,7 +170,9 @@ async def _page(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -
 async def _customer(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -> Any:
     rows = await store.fetch(
         store.sql(f"SELECT {COLUMNS} FROM customers WHERE account_id = ? AND live = ? AND id = ?"),
-        store.config["account"], store.live, variables.get("id", spec["id"]),
+        store.config["account"],
+        store.live,
+        variables.get("id", spec["id"]),
     )
     return _node(rows[0], spec["fields"]) if rows else None
 
@@ -170,15 +184,24 @@ async def _create(store: Store, spec: dict[str, Any], variables: dict[str, Any])
     created_at = now_ms()
     customer_id = new_customer_id(created_at)
     await store.execute(
-        store.sql("INSERT INTO customers (id, account_id, live, created_at, updated_at, name,"
-                  " email, phone, name_key, email_key, metadata)"
-                  " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-        customer_id, store.config["write_account"], store.live, created_at, created_at,
-        name, email, phone, name and name.casefold(), email and email.casefold(),
+        store.sql(
+            "INSERT INTO customers (id, account_id, live, created_at, updated_at, name,"
+            " email, phone, name_key, email_key, metadata)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        customer_id,
+        store.config["write_account"],
+        store.live,
+        created_at,
+        created_at,
+        name,
+        email,
+        phone,
+        name and name.casefold(),
+        email and email.casefold(),
         orjson.dumps(metadata).decode(),
     )
-    row = (customer_id, False, created_at, created_at, name, email, phone,
-           orjson.dumps(metadata))
+    row = (customer_id, False, created_at, created_at, name, email, phone, orjson.dumps(metadata))
     return {"customer": _node(row, spec["fields"]), "userErrors": []}
 
 
@@ -218,8 +241,9 @@ def create_app(config: dict[str, Any]) -> web.Application:
 def main() -> None:
     config = orjson.loads(Path(sys.argv[1]).read_bytes())
     uvloop.install()
-    web.run_app(create_app(config), host="127.0.0.1", port=config["port"], print=None,
-                access_log=None)
+    web.run_app(
+        create_app(config), host="127.0.0.1", port=config["port"], print=None, access_log=None
+    )
 
 
 if __name__ == "__main__":

@@ -24,16 +24,77 @@ WRITE_ACCOUNT = "bench-writes"
 BATCH = 10_000
 
 FIRST_NAMES = (
-    "Ada", "Alan", "Grace", "Linus", "Margaret", "Marie", "Mario", "Martin", "Maya",
-    "Émile", "Zoë", "Jürgen", "Straße", "Noah", "Olivia", "Liam", "Emma", "Sofia",
-    "Lucas", "Mia", "Hugo", "Chloé", "Ines", "Omar", "Priya", "Ravi", "Sven", "Yuki",
-    "Kenji", "Aisha", "Fatima", "Diego", "Lena", "Nora", "Ivan", "Olga", "Pablo",
+    "Ada",
+    "Alan",
+    "Grace",
+    "Linus",
+    "Margaret",
+    "Marie",
+    "Mario",
+    "Martin",
+    "Maya",
+    "Émile",
+    "Zoë",
+    "Jürgen",
+    "Straße",
+    "Noah",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Sofia",
+    "Lucas",
+    "Mia",
+    "Hugo",
+    "Chloé",
+    "Ines",
+    "Omar",
+    "Priya",
+    "Ravi",
+    "Sven",
+    "Yuki",
+    "Kenji",
+    "Aisha",
+    "Fatima",
+    "Diego",
+    "Lena",
+    "Nora",
+    "Ivan",
+    "Olga",
+    "Pablo",
 )
 LAST_NAMES = (
-    "Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Curie", "Rossi", "Lee",
-    "Anderson", "Johnson", "Nilsson", "Müller", "Dubois", "García", "Silva", "Kim",
-    "Tanaka", "Nakamura", "Patel", "Singh", "Khan", "Ivanova", "Novak", "Smith",
-    "Jackson", "Davidson", "Li", "Wang", "Martinez", "Lopez", "Brown", "Olsen",
+    "Lovelace",
+    "Turing",
+    "Hopper",
+    "Torvalds",
+    "Hamilton",
+    "Curie",
+    "Rossi",
+    "Lee",
+    "Anderson",
+    "Johnson",
+    "Nilsson",
+    "Müller",
+    "Dubois",
+    "García",
+    "Silva",
+    "Kim",
+    "Tanaka",
+    "Nakamura",
+    "Patel",
+    "Singh",
+    "Khan",
+    "Ivanova",
+    "Novak",
+    "Smith",
+    "Jackson",
+    "Davidson",
+    "Li",
+    "Wang",
+    "Martinez",
+    "Lopez",
+    "Brown",
+    "Olsen",
 )
 DOMAINS = ("example.com", "mail.test", "corp.example", "shop.test")
 PLANS = ("free", "pro", "team", "enterprise")
@@ -187,9 +248,7 @@ async def _positions(engine: AsyncEngine, account_id: str) -> tuple[str, str]:
     async with engine.connect() as connection:
         oldest_first = mine.order_by(c.created_at.asc(), c.id.asc())
         near_end = (await connection.execute(oldest_first.offset(60).limit(1))).first()
-        middle = (
-            await connection.execute(mine.order_by(c.id).offset(1_000).limit(1))
-        ).first()
+        middle = (await connection.execute(mine.order_by(c.id).offset(1_000).limit(1))).first()
     assert near_end is not None and middle is not None
     cursor = encode_cursor(DEFAULT_ORDER, Position(value=near_end.created_at, id=near_end.id))
     return cursor, str(middle.id)

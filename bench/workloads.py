@@ -12,7 +12,15 @@ from typing import Any
 from bench.seed import Database
 
 ALL_FIELDS = (
-    "id", "object", "live", "createdAt", "updatedAt", "name", "email", "phone", "metadata"
+    "id",
+    "object",
+    "live",
+    "createdAt",
+    "updatedAt",
+    "name",
+    "email",
+    "phone",
+    "metadata",
 )
 PAGE_INFO = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
 # startsWith AND (contains OR contains), in mixed case: matching is case-insensitive.
@@ -66,9 +74,9 @@ def build(database: Database, names: list[str]) -> list[Workload]:
     return [Workload(name, makers[name]()) for name in ORDER if name in names]
 
 
-def _fields(names: tuple[str, ...] | list[str], aliases: dict[str, str] | None = None) -> list[
-    list[str]
-]:
+def _fields(
+    names: tuple[str, ...] | list[str], aliases: dict[str, str] | None = None
+) -> list[list[str]]:
     aliases = aliases or {}
     return [[aliases.get(name, name), name] for name in names]
 
@@ -84,8 +92,11 @@ def _page_document(operation: str, spec: dict[str, Any], *, variables: bool) -> 
         if kind == "edges":
             inner = []
             if payload["cursor"]:
-                inner.append(payload["cursor"] if payload["cursor"] == "cursor"
-                             else f"{payload['cursor']}: cursor")
+                inner.append(
+                    payload["cursor"]
+                    if payload["cursor"] == "cursor"
+                    else f"{payload['cursor']}: cursor"
+                )
             node = payload["node"] if payload["node"] == "node" else f"{payload['node']}: node"
             inner.append(f"{node} {{ {_selection(payload['fields'])} }}")
             parts.append(f"{prefix} {{ {' '.join(inner)} }}")
@@ -141,8 +152,9 @@ def _burst_cases() -> list[Case]:
         parts: list[list[Any]] = []
         if number % 2 == 0:
             cursor = "cursor" if number % 6 else "position"
-            parts.append(["edges", "edges", {"cursor": cursor, "node": "node",
-                                             "fields": node_fields}])
+            parts.append(
+                ["edges", "edges", {"cursor": cursor, "node": "node", "fields": node_fields}]
+            )
         else:
             parts.append(["items" if number % 5 == 1 else "nodes", "nodes", node_fields])
         parts.append(["pageInfo", "pageInfo", _fields(PAGE_INFO[: 1 + number % 4])])
@@ -160,15 +172,23 @@ def _burst_cases() -> list[Case]:
 
 
 def _customer_case(customer_id: str) -> Case:
-    spec = {"kind": "customer", "root": "customer", "id": customer_id,
-            "fields": _fields(ALL_FIELDS)}
+    spec = {
+        "kind": "customer",
+        "root": "customer",
+        "id": customer_id,
+        "fields": _fields(ALL_FIELDS),
+    }
     query = f"query One($id: ID!) {{ customer(id: $id) {{ {_selection(spec['fields'])} }} }}"
     return Case({"query": query, "variables": {"id": customer_id}, "operationName": "One"}, spec)
 
 
 def _create_case() -> Case:
-    spec = {"kind": "create", "root": "createCustomer", "input": CREATE_INPUT,
-            "fields": _fields(ALL_FIELDS)}
+    spec = {
+        "kind": "create",
+        "root": "createCustomer",
+        "input": CREATE_INPUT,
+        "fields": _fields(ALL_FIELDS),
+    }
     query = (
         "mutation Create($input: CreateCustomerInput!) { createCustomer(input: $input) { "
         f"customer {{ {_selection(spec['fields'])} }} userErrors {{ field code message }} }} }}"

@@ -26,16 +26,34 @@ from tests.gateway import Gateway
 EXAMPLES = 60
 
 CUSTOMER_FIELDS = (
-    "id", "object", "live", "createdAt", "updatedAt", "name", "email", "phone", "metadata"
+    "id",
+    "object",
+    "live",
+    "createdAt",
+    "updatedAt",
+    "name",
+    "email",
+    "phone",
+    "metadata",
 )
 PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
 # Each response key always names the same field, so documents never fail validation for
 # conflicting fields, while repeated keys still exercise merging.
 ALIASES = {
-    "id": ("cid",), "name": ("n", "fullName"), "email": ("e",), "createdAt": ("born",),
-    "metadata": ("meta",), "__typename": ("kind",), "edges": ("es",), "nodes": ("items",),
-    "pageInfo": ("info",), "totalCount": ("total",), "cursor": ("at",), "node": ("who",),
-    "hasNextPage": ("more",), "endCursor": ("last",),
+    "id": ("cid",),
+    "name": ("n", "fullName"),
+    "email": ("e",),
+    "createdAt": ("born",),
+    "metadata": ("meta",),
+    "__typename": ("kind",),
+    "edges": ("es",),
+    "nodes": ("items",),
+    "pageInfo": ("info",),
+    "totalCount": ("total",),
+    "cursor": ("at",),
+    "node": ("who",),
+    "hasNextPage": ("more",),
+    "endCursor": ("last",),
 }
 FILTERS = (
     "{}",
@@ -44,15 +62,18 @@ FILTERS = (
     '{not: {name: {eq: "Zoë"}}, metadata: [{key: "tier", exists: true}]}',
     '{and: [], email: {endsWith: ".COM"}}',
     "{name: null}",
-    '{email: {eq: null}}',
+    "{email: {eq: null}}",
 )
 FILTER_VARIABLES = (
     {"name": {"contains": "e"}},
     {"or": [{"id": {"in": []}}, {"createdAt": {"gt": 0}}]},
     {"email": {"contains": None}},
 )
-ORDERS = ("{field: NAME, direction: ASC}", "{field: EMAIL, direction: DESC}",
-          "{field: CREATED_AT, direction: DESC}")
+ORDERS = (
+    "{field: NAME, direction: ASC}",
+    "{field: EMAIL, direction: DESC}",
+    "{field: CREATED_AT, direction: DESC}",
+)
 
 
 @pytest.fixture
@@ -86,10 +107,15 @@ class _Document:
         self.fragments: dict[str, str] = {}
 
     def text(self) -> tuple[str, dict[str, Any]]:
-        roots = self.draw(st.lists(
-            st.sampled_from(("customers", "customer", "node", "nodes", "__typename")),
-            min_size=1, max_size=3,
-        ))
+        # At most one root field that can fail: when two non-null root fields fail,
+        # graphql-core reports whichever failed first, so its own answers differ run to run.
+        failing = self.draw(st.sampled_from(("customers", "nodes", None)))
+        others = self.draw(
+            st.lists(st.sampled_from(("customer", "node", "__typename")), max_size=2)
+        )
+        roots = self.draw(st.permutations([*others, *([failing] if failing else [])]))
+        if not roots:
+            roots = ["__typename"]
         keys = iter(("customers", "list", "page", "one", "two", "three"))
         selections = []
         for name in roots:
@@ -99,16 +125,13 @@ class _Document:
                 selections.append(f"{prefix}{self.directives()}")
             elif name == "customers":
                 selections.append(
-                    f"{prefix}{self.page_arguments()}{self.directives()} "
-                    f"{{ {self.connection()} }}"
+                    f"{prefix}{self.page_arguments()}{self.directives()} {{ {self.connection()} }}"
                 )
             elif name == "nodes":
                 selections.append(f"{prefix}(ids: {self.ids()}) {{ {self.customer('Node')} }}")
             else:
                 context = "Node" if name == "node" else "Customer"
-                selections.append(
-                    f"{prefix}(id: {self.one_id()}) {{ {self.customer(context)} }}"
-                )
+                selections.append(f"{prefix}(id: {self.one_id()}) {{ {self.customer(context)} }}")
         header = ", ".join(f"${name}: {kind}" for name, (kind, _) in self.variables.items())
         operation = f"query Q({header})" if header else "query Q"
         text = " ".join([f"{operation} {{ {' '.join(selections)} }}", *self.fragments.values()])
@@ -139,39 +162,51 @@ class _Document:
 
     def connection(self) -> str:
         parts = []
-        for kind in self.draw(st.lists(
-            st.sampled_from(("edges", "nodes", "pageInfo", "totalCount", "__typename", "inline")),
-            min_size=1, max_size=4,
-        )):
+        for kind in self.draw(
+            st.lists(
+                st.sampled_from(
+                    ("edges", "nodes", "pageInfo", "totalCount", "__typename", "inline")
+                ),
+                min_size=1,
+                max_size=4,
+            )
+        ):
             if kind == "edges":
-                inner = [f"{self.key('cursor')}{self.directives()}"] if self.draw(
-                    st.booleans()) else []
+                inner = (
+                    [f"{self.key('cursor')}{self.directives()}"] if self.draw(st.booleans()) else []
+                )
                 inner.append(f"{self.key('node')} {{ {self.customer('Customer')} }}")
                 if self.draw(st.booleans()):
                     inner.append("__typename")
                 parts.append(f"{self.key('edges')} {{ {' '.join(inner)} }}")
             elif kind == "nodes":
-                parts.append(f"{self.key('nodes')}{self.directives()} "
-                             f"{{ {self.customer('Customer')} }}")
+                parts.append(
+                    f"{self.key('nodes')}{self.directives()} {{ {self.customer('Customer')} }}"
+                )
             elif kind == "pageInfo":
                 fields = self.selection([self.key(f) for f in (*PAGE_INFO_FIELDS, "__typename")])
                 parts.append(f"{self.key('pageInfo')} {{ {fields} }}")
             elif kind == "inline":
-                parts.append(f"... on CustomerConnection{self.directives()} "
-                             f"{{ {self.key('totalCount')} }}")
+                parts.append(
+                    f"... on CustomerConnection{self.directives()} {{ {self.key('totalCount')} }}"
+                )
             else:
                 parts.append(f"{self.key(kind)}{self.directives()}")
         return " ".join(parts)
 
     def customer(self, context: str) -> str:
         parts = []
-        for kind in self.draw(st.lists(
-            st.sampled_from(("field", "field", "inline", "fragment", "node_fragment")),
-            min_size=1, max_size=4,
-        )):
+        for kind in self.draw(
+            st.lists(
+                st.sampled_from(("field", "field", "inline", "fragment", "node_fragment")),
+                min_size=1,
+                max_size=4,
+            )
+        ):
             if kind == "field":
-                names = ("id", "__typename") if context == "Node" else (*CUSTOMER_FIELDS,
-                                                                         "__typename")
+                names = (
+                    ("id", "__typename") if context == "Node" else (*CUSTOMER_FIELDS, "__typename")
+                )
                 field = self.draw(st.sampled_from(names))
                 parts.append(f"{self.key(field)}{self.directives()}")
             elif kind == "inline":
@@ -225,8 +260,10 @@ class _Document:
         if filter_choice == 1:
             arguments.append(f"filter: {self.draw(st.sampled_from(FILTERS))}")
         elif filter_choice == 2:
-            self.variables["where"] = ("CustomerFilter", self.draw(
-                st.sampled_from(FILTER_VARIABLES)))
+            self.variables["where"] = (
+                "CustomerFilter",
+                self.draw(st.sampled_from(FILTER_VARIABLES)),
+            )
             arguments.append("filter: $where")
         return f"({', '.join(arguments)})" if arguments else ""
 
@@ -261,8 +298,9 @@ def fast_path(enabled: bool) -> Iterator[None]:
         fastpath.ENABLED = previous
 
 
-async def answer(gateway: Gateway, query: str, variables: dict[str, Any], *,
-                 fast: bool) -> tuple[int, bytes]:
+async def answer(
+    gateway: Gateway, query: str, variables: dict[str, Any], *, fast: bool
+) -> tuple[int, bytes]:
     with fast_path(fast):
         response = await gateway.client.post(
             "/graphql",
@@ -284,21 +322,7 @@ async def test_fast_path_answers_like_graphql_core(
     query, variables = data.draw(documents(world))
     fast = await answer(gateway, query, variables, fast=True)
     core = await answer(gateway, query, variables, fast=False)
-    assert comparable(fast) == comparable(core), query
-
-
-def comparable(answer: tuple[int, bytes]) -> tuple[int, bytes | dict[str, Any]]:
-    """The answer itself, except that several errors are put in path order.
-
-    graphql-core resolves root query fields concurrently and lists their errors in the
-    order they happen, so two of its own runs may list two failing fields differently.
-    """
-    status, body = answer
-    document = json.loads(body)
-    if len(document.get("errors", ())) < 2:
-        return status, body
-    document["errors"].sort(key=lambda error: json.dumps(error.get("path")))
-    return status, document
+    assert fast == core, query
 
 
 HOT_DOCUMENTS = (

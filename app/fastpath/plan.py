@@ -149,11 +149,11 @@ class _Planner:
                 raise Unsupported(name)
             field = query.fields[name]
             if name == "customers":
-                roots.append(RootField(key, name, field, nodes[0],
-                                       connection=self._connection(nodes)))
+                roots.append(
+                    RootField(key, name, field, nodes[0], connection=self._connection(nodes))
+                )
             else:
-                roots.append(RootField(key, name, field, nodes[0],
-                                       customer=self._customer(nodes)))
+                roots.append(RootField(key, name, field, nodes[0], customer=self._customer(nodes)))
         return Plan(tuple(roots))
 
     def _connection(self, nodes: list[FieldNode]) -> ConnectionPlan:

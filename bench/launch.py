@@ -1,0 +1,89 @@
+"""Ablation runs: `python -m bench.launch --without fastpath,keycache -- serve …`.
+
+Starts the gateway like `python -m app`, after switching named optimisations off, so
+`scripts/bench --without NAME` measures what each one buys on the same tree. The main
+table always runs the gateway as users do, through `python -m app serve`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from app import cli
+
+
+def _no_fastpath() -> None:
+    from app.fastpath import run
+
+    run.ENABLED = False
+
+
+def _no_keycache() -> None:
+    from app import keys
+
+    keys._active_keys = keys._ActiveKeys(0.0, 1)
+
+
+def _no_autocommit_reads() -> None:
+    from app.fastpath import run
+
+    run._reader = lambda engine: engine
+
+
+def _engine_options(drop: tuple[str, ...], *, sqlite_only: bool = False) -> None:
+    from app import db
+
+    create = db.create_async_engine
+
+    def without(url: Any, **options: Any) -> Any:
+        if not sqlite_only or url.get_backend_name() == "sqlite":
+            for name in drop:
+                options.pop(name, None)
+        return create(url, **options)
+
+    db.create_async_engine = without  # type: ignore[assignment]
+
+
+def _json_cursor(order: Any, position: Any) -> str:
+    payload = json.dumps([order.tag, position.value, position.id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def _no_fast_cursors() -> None:
+    from app import cursors
+    from app.api import types
+    from app.fastpath import run
+
+    for module in (cursors, types, run):
+        module.encode_cursor = _json_cursor  # type: ignore[attr-defined]
+
+
+ABLATIONS: dict[str, Callable[[], None]] = {
+    "fastpath": _no_fastpath,
+    "keycache": _no_keycache,
+    "autocommit": _no_autocommit_reads,
+    "sqlitepool": lambda: _engine_options(("pool_size", "max_overflow"), sqlite_only=True),
+    "orjson": lambda: _engine_options(("json_deserializer",)),
+    "cursors": _no_fast_cursors,
+}
+
+
+def main() -> int:
+    arguments = sys.argv[1:]
+    names: list[str] = []
+    if arguments[:1] == ["--without"]:
+        names = [name for name in arguments[1].split(",") if name]
+        arguments = arguments[2:]
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    for name in names:
+        ABLATIONS[name]()
+    return cli.main(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
