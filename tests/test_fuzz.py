@@ -400,6 +400,11 @@ async def test_arbitrary_bodies(
     await check(response, raw.decode("utf-8", errors="replace"))
 
 
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{}, {"environment": "production"}],
+    ids=["development", "production"],
+)
 @FUZZ
 @given(
     document=documents(),
@@ -409,6 +414,7 @@ async def test_arbitrary_bodies(
 )
 async def test_generated_documents(
     gateway: Gateway,
+    settings_overrides: dict[str, Any],
     document: str,
     operation_name: str | None,
     variables: dict[str, Any] | None,
@@ -428,6 +434,8 @@ async def test_generated_documents(
     else:
         response = await gateway.client.post("/graphql", json=payload, headers=auth(gateway))
     await check(response, json.dumps(payload, ensure_ascii=False))
+    if settings_overrides.get("environment") == "production":
+        assert "Did you mean" not in await response.text()
 
 
 @FUZZ

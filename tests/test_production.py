@@ -69,6 +69,12 @@ class TestProduction:
         _, body = await gateway.post(ENUM_TYPO, {"order": {"field": "NAM", "direction": "ASC"}})
         message = body["errors"][0]["message"]
         assert "NAM" in message and "Did you mean" not in message
+        # graphql-core suggests syntax even with hide_suggestions; production drops it too.
+        _, body = await gateway.post("{ customers }")
+        [error] = body["errors"]
+        assert error["message"] == (
+            "Field 'customers' of type 'CustomerConnection!' must have a selection of subfields."
+        )
 
     async def test_internal_errors_carry_no_detail(
         self, gateway: Gateway, monkeypatch: pytest.MonkeyPatch

@@ -22,6 +22,7 @@ from app.web import limits
 
 # graphql-core's syntax error when a parse limit stops it; the edge answers QUERY_TOO_COMPLEX.
 _PARSE_LIMIT = re.compile(r"^(Document|Source) contains more than [0-9]+ ")
+_SUGGESTION = re.compile(r"\s*Did you mean .*$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,18 @@ class DocumentCache:
         errors = validate(
             self._schema, document, self._rules, hide_suggestions=self._hide_suggestions
         )
+        if self._hide_suggestions:
+            errors = [_without_suggestion(error) for error in errors]
         return CheckedDocument(document, [], list(errors), [])
+
+
+def _without_suggestion(error: GraphQLError) -> GraphQLError:
+    """hide_suggestions covers the schema's names; a few rules suggest syntax
+    ("Did you mean 'customers { ... }'?"), and production says no "Did you mean" at all."""
+    message = _SUGGESTION.sub("", error.message)
+    if message == error.message:
+        return error
+    return GraphQLError(message, error.nodes, extensions=error.extensions)
 
 
 def _token_limit(error: GraphQLSyntaxError) -> GraphQLError:
