@@ -111,19 +111,19 @@ async def refuses_connections(base: str) -> bool:
 
 
 async def run_scenario(
-    tmp_path: Path, grace_seconds: float, hold_seconds: float
+    tmp_path: Path, grace_seconds: float, release_after: float
 ) -> tuple[dict[str, str | None], dict[str, str], int, str]:
     async with gateway_process(tmp_path, grace_seconds) as (process, base, key, database):
         lock = sqlite3.connect(database, isolation_level=None, timeout=5)
         lock.execute("BEGIN IMMEDIATE")  # every write now waits for the test
         names = [f"in-flight-{i}" for i in range(IN_FLIGHT)]
         requests = [asyncio.create_task(create(base, key, name)) for name in names]
-        await asyncio.sleep(1.0)  # all sent, all waiting on the lock inside their transaction
+        await asyncio.sleep(1.5)  # all sent, all waiting on the lock inside their transaction
         assert not any(r.done() for r in requests)
         process.send_signal(signal.SIGTERM)
         await asyncio.sleep(0.3)
         assert await refuses_connections(base), "still accepting after SIGTERM"
-        await asyncio.sleep(max(hold_seconds - 1.3, 0))
+        await asyncio.sleep(max(release_after - 0.3, 0))
         lock.rollback()
         lock.close()
         answers = dict(zip(names, await asyncio.gather(*requests), strict=True))
@@ -134,7 +134,7 @@ async def run_scenario(
 
 async def test_in_flight_mutations_finish_within_the_grace_period(tmp_path: Path) -> None:
     started = time.monotonic()
-    answers, rows, _, stdout = await run_scenario(tmp_path, grace_seconds=10, hold_seconds=2)
+    answers, rows, _, stdout = await run_scenario(tmp_path, grace_seconds=10, release_after=2)
     assert all(answers.values()), answers  # every request in flight was answered ...
     assert rows == answers  # ... and exactly those customers were committed
     assert "shutting down" in stdout and "stopped" in stdout
@@ -142,7 +142,7 @@ async def test_in_flight_mutations_finish_within_the_grace_period(tmp_path: Path
 
 
 async def test_mutations_cut_off_by_the_grace_period_are_not_committed(tmp_path: Path) -> None:
-    answers, rows, _, _ = await run_scenario(tmp_path, grace_seconds=0.5, hold_seconds=4)
+    answers, rows, _, _ = await run_scenario(tmp_path, grace_seconds=0.5, release_after=4)
     # Cut off: no answer, and nothing committed; whatever was answered was committed.
     assert {name: id_ for name, id_ in answers.items() if id_} == rows
     assert not any(answers.values()), answers
