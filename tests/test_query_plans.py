@@ -19,7 +19,7 @@ from tests import reference_model
 from tests.customer_rows import customer_row, insert_customers
 from tests.gateway import Gateway
 
-COUNT = 3_000
+COUNT = 1_500
 BASE = 1_700_000_000_000
 PAGE = """query($after: String, $orderBy: CustomerOrder, $filter: CustomerFilter) {
   customers(first: 20, after: $after, orderBy: $orderBy, filter: $filter) { nodes { id } }
@@ -114,26 +114,24 @@ async def test_default_page_reads_the_created_index(gateway: Gateway, many: list
     assert_index_read(await plan(gateway, sql, parameters), "ix_customers_created")
 
 
-@pytest.mark.parametrize("order", ORDERS, ids=lambda o: f"{o['field']}_{o['direction']}")
 async def test_a_page_after_a_cursor_seeks_the_order_index(
-    gateway: Gateway, many: list[Any], order: dict[str, str]
+    gateway: Gateway, many: list[Any]
 ) -> None:
-    ordered = reference_model.ordered(many, order)
-    middle = ordered[len(ordered) // 2]["id"]
-    [(sql, parameters)] = await page_statements(gateway, orderBy=order, after=middle)
-    assert_index_read(await plan(gateway, sql, parameters), INDEXES[order["field"]])
+    for order in ORDERS:
+        ordered = reference_model.ordered(many, order)
+        middle = ordered[len(ordered) // 2]["id"]
+        [(sql, parameters)] = await page_statements(gateway, orderBy=order, after=middle)
+        assert_index_read(await plan(gateway, sql, parameters), INDEXES[order["field"]])
 
 
-@pytest.mark.parametrize("order", ORDERS[2:], ids=lambda o: f"{o['field']}_{o['direction']}")
 async def test_a_page_in_the_null_group_seeks_the_order_index(
-    gateway: Gateway, many: list[Any], order: dict[str, str]
+    gateway: Gateway, many: list[Any]
 ) -> None:
-    ordered = reference_model.ordered(many, order)
-    field = "name" if order["field"] == "NAME" else "email"
-    nulls = [row for row in ordered if row[field] is None]
-    in_null_group = nulls[1]["id"]
-    [(sql, parameters)] = await page_statements(gateway, orderBy=order, after=in_null_group)
-    assert_index_read(await plan(gateway, sql, parameters), INDEXES[order["field"]])
+    for order in ORDERS[2:]:
+        field = "name" if order["field"] == "NAME" else "email"
+        nulls = [row for row in reference_model.ordered(many, order) if row[field] is None]
+        [(sql, parameters)] = await page_statements(gateway, orderBy=order, after=nulls[1]["id"])
+        assert_index_read(await plan(gateway, sql, parameters), INDEXES[order["field"]])
 
 
 async def test_email_eq_reads_the_email_index(gateway: Gateway, many: list[Any]) -> None:
