@@ -24,9 +24,7 @@ async def _customer(info: Info, customer_id: str) -> Customer | None:
 @strawberry.type
 class Query:
     @strawberry.field(
-        description=(
-            "Relay: fetch any object by its global ID; null when not found or not yours."
-        )
+        description=("Relay: fetch any object by its global ID; null when not found or not yours.")
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         return await _customer(info, id)
@@ -46,8 +44,7 @@ class Query:
 
     @strawberry.field(
         description=(
-            "Newest first unless orderBy says otherwise. "
-            "first/last 1..1000, default first 50."
+            "Newest first unless orderBy says otherwise. first/last 1..1000, default first 50."
         )
     )
     async def customers(
@@ -69,7 +66,9 @@ class Query:
             else None
         )
         page_arguments = customers.PageArguments(
-            first=optional(first), after=optional(after), last=optional(last),
+            first=optional(first),
+            after=optional(after),
+            last=optional(last),
             before=optional(before),
         )
         async with context.engine.connect() as connection:
