@@ -77,13 +77,18 @@ def make_pools(seed: int) -> Pools:
     )
 
 
+Row = tuple[Any, ...]
+
+
 def batches(
     count: int, pools: Pools, rng: random.Random, scope: dict[str, Any]
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Row]]:
     """Rows in createdAt order (ties included), `BATCH` at a time."""
     now = int(time.time() * 1000)
     millis = now - SPAN_MS
     step = max(1, 2 * SPAN_MS // max(count, 1))
+    # JSON text, as the JSON column type would write it.
+    metadata = [json.dumps(choice) for choice in METADATA_CHOICES]
     for start in range(0, count, BATCH):
         size = min(BATCH, count - start)
         created = []
@@ -92,6 +97,7 @@ def batches(
             created.append(millis)
         ids = [new_customer_id(created_at) for created_at in created]
         rows = []
+        account_id, live = scope["account_id"], scope["live"]
         for customer_id, created_at in zip(ids, created, strict=True):
             first, last = rng.choice(pools.first_names), rng.choice(pools.last_names)
             name = None if rng.random() < 0.04 else f"{first} {last}"
@@ -103,19 +109,20 @@ def batches(
                 email = email[:EMAIL_MAX_LENGTH]
             phone = None if rng.random() < 0.3 else rng.choice(pools.phones)
             rows.append(
-                {
-                    **scope,
-                    "id": customer_id,
-                    "created_at": created_at,
-                    "updated_at": created_at,
-                    "name": name,
-                    "email": email,
-                    "phone": phone,
-                    "name_key": None if name is None else name.casefold(),
-                    "email_key": None if email is None else email.casefold(),
-                    "phone_key": None if phone is None else phone.casefold(),
-                    "metadata": rng.choice(METADATA_CHOICES),
-                }
+                (  # in the order of COLUMNS
+                    customer_id,
+                    account_id,
+                    live,
+                    created_at,
+                    created_at,
+                    name,
+                    email,
+                    phone,
+                    None if name is None else name.casefold(),
+                    None if email is None else email.casefold(),
+                    None if phone is None else phone.casefold(),
+                    rng.choice(metadata),
+                )
             )
         yield rows
 
@@ -160,23 +167,19 @@ async def _seed(engine: AsyncEngine, *, count: int, account: str, random_seed: i
     return minted.secret
 
 
-async def _insert_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
-    """One executemany of the Core insert, compiled once; rows go in as plain tuples
-    (metadata as the JSON text the JSON type would write), skipping per-row processing."""
+async def _insert_rows(connection: AsyncConnection, rows: list[Row]) -> None:
+    """One executemany of the Core insert, compiled once, with plain tuples: no per-row
+    processing by SQLAlchemy."""
     compiled = insert(customers_table).compile(
-        dialect=connection.dialect, column_keys=list(_COLUMNS)
+        dialect=connection.dialect, column_keys=list(COLUMNS)
     )
-    order = compiled.positiontup or []
-    await connection.exec_driver_sql(
-        str(compiled), [tuple(_stored(row, key) for key in order) for row in rows]
-    )
+    positions = [COLUMNS.index(key) for key in compiled.positiontup or []]
+    if positions != list(range(len(COLUMNS))):
+        rows = [tuple(row[i] for i in positions) for row in rows]
+    await connection.exec_driver_sql(str(compiled), rows)
 
 
-def _stored(row: dict[str, Any], key: str) -> Any:
-    return json.dumps(row[key]) if key == "metadata" else row[key]
-
-
-_COLUMNS = (
+COLUMNS = (
     "id",
     "account_id",
     "live",
@@ -192,14 +195,14 @@ _COLUMNS = (
 )
 
 
-async def _copy_rows(connection: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+async def _copy_rows(connection: AsyncConnection, rows: list[Row]) -> None:
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
     await driver.copy_records_to_table(
         "customers",
-        records=[tuple(_stored(row, key) for key in _COLUMNS) for row in rows],
-        columns=_COLUMNS,
+        records=rows,
+        columns=COLUMNS,
     )
 
 
