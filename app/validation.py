@@ -27,6 +27,8 @@ PHONE_PATTERN = re.compile(
     r"^(?=[^0-9]*[0-9])[0-9 +().\-]+(?:\s*(?:ext\.?|x)\s*[0-9]+)?\Z", re.IGNORECASE
 )
 TRIMMED_FIELDS = ("name", "email", "phone")
+# PostgreSQL text cannot hold U+0000, so no stored string may contain it, on any backend.
+NUL = "\x00"
 
 
 def clean_customer_fields(
@@ -53,6 +55,8 @@ def check_idempotency_key(key: str) -> UserError | None:
     path = ("input", "idempotencyKey")
     if not key:
         return UserError(path, "idempotencyKey must not be empty.", UserErrorCode.INVALID)
+    if NUL in key:
+        return _nul_error(path, "idempotencyKey")
     if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
         return UserError(
             path,
@@ -60,6 +64,11 @@ def check_idempotency_key(key: str) -> UserError | None:
             UserErrorCode.TOO_LONG,
         )
     return None
+
+
+def _nul_error(path: tuple[str, ...], what: str) -> UserError:
+    message = f"{what} must not contain the NUL character (U+0000)."
+    return UserError(path, message, UserErrorCode.INVALID)
 
 
 def _trimmed(value: str | None) -> str | None:
@@ -78,6 +87,8 @@ def _check_text_field(field: str, value: str) -> UserError | None:
     if len(value) > limit:
         message = f"{field} must be at most {limit} characters."
         return UserError(path, message, UserErrorCode.TOO_LONG)
+    if NUL in value:
+        return _nul_error(path, field)
     if field == "email" and not _is_valid_email(value):
         return UserError(path, "email is not a valid email address.", UserErrorCode.INVALID)
     if field == "phone" and PHONE_PATTERN.match(value) is None:
@@ -129,6 +140,8 @@ def _check_metadata_entry(key: str, value: object) -> UserError | None:
         )
     if "[" in key or "]" in key:
         return UserError(path, "metadata keys must not contain '[' or ']'.", UserErrorCode.INVALID)
+    if NUL in key:
+        return _nul_error(path, "metadata keys")
     if not isinstance(value, str):
         return UserError(path, "metadata values must be strings.", UserErrorCode.INVALID)
     if len(value) > METADATA_VALUE_MAX_LENGTH:
@@ -137,4 +150,11 @@ def _check_metadata_entry(key: str, value: object) -> UserError | None:
             f"metadata values must be at most {METADATA_VALUE_MAX_LENGTH} characters.",
             UserErrorCode.TOO_LONG,
         )
+    if NUL in value:
+        return _nul_error(path, "metadata values")
     return None
+
+
+def _nul_error(path: tuple[str, ...], what: str) -> UserError:
+    message = f"{what} must not contain the NUL character (U+0000)."
+    return UserError(path, message, UserErrorCode.INVALID)

@@ -98,6 +98,11 @@ async def test_customer_edge_cursor_works_in_the_default_order(gateway: Gateway)
         ({"metadata": ["a"]}, [(["input", "metadata"], "INVALID")]),
         ({"metadata": "text"}, [(["input", "metadata"], "INVALID")]),
         ({"idempotencyKey": ""}, [(["input", "idempotencyKey"], "INVALID")]),
+        ({"idempotencyKey": "a\x00"}, [(["input", "idempotencyKey"], "INVALID")]),
+        ({"name": "a\x00b"}, [(["input", "name"], "INVALID")]),
+        ({"phone": "555\x00"}, [(["input", "phone"], "INVALID")]),
+        ({"metadata": {"k\x00": "v"}}, [(["input", "metadata", "k\x00"], "INVALID")]),
+        ({"metadata": {"k": "\x00"}}, [(["input", "metadata", "k"], "INVALID")]),
         ({"idempotencyKey": "k" * 256}, [(["input", "idempotencyKey"], "TOO_LONG")]),
         (
             {"email": "bad", "phone": "bad", "name": "n" * 300, "metadata": {"x": 1}},
