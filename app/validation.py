@@ -66,11 +66,6 @@ def check_idempotency_key(key: str) -> UserError | None:
     return None
 
 
-def _nul_error(path: tuple[str, ...], what: str) -> UserError:
-    message = f"{what} must not contain the NUL character (U+0000)."
-    return UserError(path, message, UserErrorCode.INVALID)
-
-
 def _trimmed(value: str | None) -> str | None:
     if value is None:
         return None

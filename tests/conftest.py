@@ -55,7 +55,7 @@ async def database(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]
 
 
 def make_settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
