@@ -164,9 +164,7 @@ async def update_customer(
                 .where(scope(principal), _c.id == customer_id)
                 .values(
                     **_column_values(changes),
-                    updated_at=case(
-                        (_c.updated_at >= now, _c.updated_at + 1), else_=now
-                    ),
+                    updated_at=case((_c.updated_at >= now, _c.updated_at + 1), else_=now),
                 )
                 .returning(*customer_columns)
             )

@@ -50,7 +50,8 @@ async def run_once(
             now = now_ms()
             claimed = (
                 await connection.execute(
-                    _insert_ignoring_conflict(connection).values(
+                    _insert_ignoring_conflict(connection)
+                    .values(
                         account_id=principal.account_id,
                         live=principal.live,
                         key=key,

@@ -24,4 +24,3 @@ def test_served_schema_contains_the_contract() -> None:
     contract = build_schema(CONTRACT.read_text())
     served = build_gateway_schema()._schema
     assert find_breaking_changes(contract, served) == []
-

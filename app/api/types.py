@@ -127,8 +127,7 @@ class CreateCustomerPayload:
     customer: Customer | None
     customer_edge: CustomerEdge | None = strawberry.field(
         description=(
-            "An edge for the new customer, cursor in the default order "
-            "(for Relay's @prependEdge)."
+            "An edge for the new customer, cursor in the default order (for Relay's @prependEdge)."
         )
     )
     user_errors: list[UserError]

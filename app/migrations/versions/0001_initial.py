@@ -52,9 +52,7 @@ def upgrade() -> None:
         sa.Column("email_key", sort_key, nullable=True),
         sa.Column("metadata", json_document, nullable=False),
     )
-    op.create_index(
-        "ix_customers_created", "customers", ["account_id", "live", "created_at", "id"]
-    )
+    op.create_index("ix_customers_created", "customers", ["account_id", "live", "created_at", "id"])
     op.create_index("ix_customers_name_key", "customers", ["account_id", "live", "name_key", "id"])
     op.create_index(
         "ix_customers_email_key", "customers", ["account_id", "live", "email_key", "id"]
