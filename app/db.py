@@ -13,6 +13,7 @@ from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app import sqlite_connection
 from app.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -49,7 +50,11 @@ def _create_sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:
         # and go under load, each a new thread, a new file handle and four PRAGMAs.
         pool = {"pool_size": pool_size, "max_overflow": 0}
     engine = create_async_engine(
-        url, connect_args={"timeout": 30}, json_deserializer=read_json, **pool
+        url,
+        # The aiosqlite dialect opens connections with async_creator_fn when given one.
+        connect_args={"timeout": 30, "async_creator_fn": sqlite_connection.connect},
+        json_deserializer=read_json,
+        **pool,
     )
 
     @event.listens_for(engine.sync_engine, "connect")

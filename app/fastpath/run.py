@@ -112,13 +112,17 @@ def _reader(engine: AsyncEngine) -> AsyncEngine:
     """The engine in autocommit mode, for reads.
 
     A read needs no transaction: under PostgreSQL's READ COMMITTED every statement takes
-    its own snapshot inside a transaction or not, and SQLite gives each statement a
-    consistent view either way. Without BEGIN and ROLLBACK, a PostgreSQL read costs one
-    round trip instead of three.
+    its own snapshot inside a transaction or not. Without BEGIN and ROLLBACK, a
+    PostgreSQL read costs one round trip instead of three. SQLite opens no transaction
+    for a read anyway, and switching aiosqlite's mode costs two thread crossings, so
+    SQLite reads use the engine as it is.
     """
     reader = _readers.get(engine)
     if reader is None:
-        reader = _readers[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+        reader = engine
+        if engine.dialect.name == "postgresql":
+            reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        _readers[engine] = reader
     return reader
 
 
