@@ -114,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         "--without",
         default="",
         help="ablation: switch these optimisations off in the gateway (comma-separated: "
-        "fastpath,keycache,autocommit,sqlitepool,orjson,cursors; see bench/launch.py)",
+        "fastpath,keycache,autocommit,sqlitepool,sqlitehops,orjson,cursors; see bench/launch.py)",
     )
     parser.add_argument(
         "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)

@@ -48,6 +48,18 @@ def _engine_options(drop: tuple[str, ...], *, sqlite_only: bool = False) -> None
     db.create_async_engine = without  # type: ignore[assignment]
 
 
+def _no_sqlite_crossing_savings() -> None:
+    from app import db
+
+    create = db.create_async_engine
+
+    def plain_aiosqlite(url: Any, **options: Any) -> Any:
+        options.get("connect_args", {}).pop("async_creator_fn", None)
+        return create(url, **options)
+
+    db.create_async_engine = plain_aiosqlite  # type: ignore[assignment]
+
+
 def _json_cursor(order: Any, position: Any) -> str:
     payload = json.dumps([order.tag, position.value, position.id], separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
@@ -67,6 +79,7 @@ ABLATIONS: dict[str, Callable[[], None]] = {
     "keycache": _no_keycache,
     "autocommit": _no_autocommit_reads,
     "sqlitepool": lambda: _engine_options(("pool_size", "max_overflow"), sqlite_only=True),
+    "sqlitehops": _no_sqlite_crossing_savings,
     "orjson": lambda: _engine_options(("json_deserializer",)),
     "cursors": _no_fast_cursors,
 }
