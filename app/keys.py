@@ -108,20 +108,21 @@ class _ActiveKeys:
     def __init__(self, seconds: float, size: int) -> None:
         self._seconds = seconds
         self._size = size
+        self.clock = time.monotonic
         self._entries: OrderedDict[str, tuple[Principal, str, float]] = OrderedDict()
 
     def get(self, secret_hash: str) -> Principal | None:
         entry = self._entries.get(secret_hash)
         if entry is None:
             return None
-        if entry[2] <= time.monotonic():
+        if entry[2] <= self.clock():
             del self._entries[secret_hash]
             return None
         self._entries.move_to_end(secret_hash)
         return entry[0]
 
     def put(self, secret_hash: str, key_id: str, principal: Principal) -> None:
-        self._entries[secret_hash] = (principal, key_id, time.monotonic() + self._seconds)
+        self._entries[secret_hash] = (principal, key_id, self.clock() + self._seconds)
         self._entries.move_to_end(secret_hash)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
