@@ -5,9 +5,10 @@ bits, so a plain hash is enough: there is nothing to brute-force that a slow has
 would protect.
 
 `authenticate_cached` remembers an active key for KEY_CACHE_SECONDS (5 s) in this
-process, so a busy client costs no key lookup per request. Revoking a key in this
-process (`revoke_key`) forgets it at once; a revocation made elsewhere (the CLI, another
-replica) takes effect here within those 5 seconds. Unknown keys are never remembered,
+process, one memory per engine (so per database), so a busy client costs no key lookup
+per request. Revoking a key through an engine (`revoke_key`) forgets it at once; a
+revocation made elsewhere (the CLI, another replica) takes effect here within those
+5 seconds. Unknown keys are never remembered,
 so a newly minted key works at once.
 """
 
@@ -18,8 +19,9 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
@@ -77,14 +79,15 @@ async def authenticate_cached(engine: AsyncEngine, *, secret: str) -> Principal 
     if KEY_PATTERN.match(secret) is None:
         return None
     secret_hash = hash_secret(secret)
-    principal = _active_keys.get(secret_hash)
+    active_keys = _active_keys(engine.sync_engine)
+    principal = active_keys.get(secret_hash)
     if principal is not None:
         return principal
     async with engine.connect() as connection:
         found = await _lookup(connection, secret)
     if found is None:
         return None
-    _active_keys.put(secret_hash, found[1], found[0])
+    active_keys.put(secret_hash, found[1], found[0])
     return found[0]
 
 
@@ -132,9 +135,16 @@ class _ActiveKeys:
             del self._entries[secret_hash]
 
 
-# Process-wide on purpose: a revocation through `revoke_key` anywhere in this process
-# must reach every app's view of the key.
-_active_keys = _ActiveKeys(KEY_CACHE_SECONDS, KEY_CACHE_SIZE)
+# One memory per engine: keys of one database must never answer for another's, while a
+# revocation through `revoke_key` reaches every app in this process that uses the engine.
+_memories: WeakKeyDictionary[Engine, _ActiveKeys] = WeakKeyDictionary()
+
+
+def _active_keys(engine: Engine) -> _ActiveKeys:
+    memory = _memories.get(engine)
+    if memory is None:
+        memory = _memories[engine] = _ActiveKeys(KEY_CACHE_SECONDS, KEY_CACHE_SIZE)
+    return memory
 
 
 async def mint_key(connection: AsyncConnection, *, account_name: str, live: bool) -> MintedKey:
@@ -196,7 +206,7 @@ async def revoke_key(connection: AsyncConnection, *, key_id: str) -> bool:
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=now_ms())
     )
-    _active_keys.forget(key_id)
+    _active_keys(connection.sync_engine).forget(key_id)
     return result.rowcount == 1
 
 

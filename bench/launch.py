@@ -25,7 +25,7 @@ def _no_fastpath() -> None:
 def _no_keycache() -> None:
     from app import keys
 
-    keys._active_keys = keys._ActiveKeys(0.0, 1)
+    keys.KEY_CACHE_SECONDS = 0.0
 
 
 def _no_autocommit_reads() -> None:

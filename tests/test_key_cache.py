@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
 
 from app import keys
+from app.web.app import create_app
+from tests.conftest import make_settings
 from tests.gateway import Gateway
 
 QUERY = "{ customers(first: 1) { nodes { id } } }"
@@ -23,8 +28,9 @@ async def test_revoked_elsewhere_works_until_the_cache_forgets_it(
             update(keys.api_keys).where(keys.api_keys.c.id == minted.key_id).values(revoked_at=1)
         )
     assert (await gateway.post(QUERY, key=minted.secret))[0] == 200
-    later = keys._active_keys.clock() + keys.KEY_CACHE_SECONDS + 0.1
-    monkeypatch.setattr(keys._active_keys, "clock", lambda: later)
+    memory = keys._active_keys(gateway.engine.sync_engine)
+    later = memory.clock() + keys.KEY_CACHE_SECONDS + 0.1
+    monkeypatch.setattr(memory, "clock", lambda: later)
     status, body = await gateway.post(QUERY, key=minted.secret)
     assert status == 401
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
@@ -45,3 +51,20 @@ async def test_unknown_keys_are_not_remembered(gateway: Gateway) -> None:
             )
         )
     assert (await gateway.post(QUERY, key=secret))[0] == 200
+
+
+async def test_a_key_of_one_database_is_not_remembered_for_another(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    assert (await gateway.post(QUERY))[0] == 200
+    other = TestClient(
+        TestServer(create_app(make_settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/o.db")))
+    )
+    await other.start_server()
+    try:
+        response = await other.post(
+            "/graphql", json={"query": QUERY}, headers={"Authorization": f"Bearer {gateway.key}"}
+        )
+        assert response.status == 401
+    finally:
+        await other.close()
