@@ -44,10 +44,22 @@ def run_cli(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess
     )
 
 
-@asynccontextmanager
-async def serving(env: dict[str, str], port: int) -> AsyncIterator[str]:
-    """A gateway process listening on `port`; yields its /graphql URL and stops it after."""
-    process = await asyncio.create_subprocess_exec(
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    """The command failed with one `error: …` line holding every fragment, no traceback."""
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.stderr + result.stdout
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+async def start_serving(
+    env: dict[str, str], port: int, *, stderr: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """`python -m app serve --port PORT`, its stdout piped; it may not be listening yet."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "app",
@@ -57,11 +69,17 @@ async def serving(env: dict[str, str], port: int) -> AsyncIterator[str]:
         cwd=ROOT,
         env=env,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
     )
+
+
+@asynccontextmanager
+async def serving(env: dict[str, str], port: int) -> AsyncIterator[str]:
+    """A gateway process listening on `port`; yields its /graphql URL and stops it after."""
+    process = await start_serving(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        await _wait_until_healthy(base, process)
+        await wait_until_healthy(base, process)
         yield f"{base}/graphql"
     finally:
         if process.returncode is None:
@@ -69,7 +87,7 @@ async def serving(env: dict[str, str], port: int) -> AsyncIterator[str]:
             await asyncio.wait_for(process.wait(), timeout=30)
 
 
-async def _wait_until_healthy(base: str, process: asyncio.subprocess.Process) -> None:
+async def wait_until_healthy(base: str, process: asyncio.subprocess.Process) -> None:
     async with aiohttp.ClientSession() as session:
         for _ in range(300):
             if process.returncode is not None:

@@ -5,30 +5,25 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.processes import ROOT, environment, free_port, run_cli, serving
+from tests.processes import (
+    assert_one_clear_line,
+    environment,
+    free_port,
+    run_cli,
+    serving,
+    start_serving,
+)
 
 KEY = re.compile(r"^sk_(test|live)_[0-9A-Za-z]{32}$", re.MULTILINE)
 
 
 def sqlite_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return environment({"database_url": f"sqlite+aiosqlite:///{tmp_path / 'cli.sqlite3'}"}, **extra)
-
-
-def assert_one_clear_line(result: Any, *fragments: str) -> None:
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.stderr + result.stdout
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def test_keys_create_list_revoke(tmp_path: Path) -> None:
@@ -90,18 +85,7 @@ def test_port_in_use_gives_one_line(tmp_path: Path) -> None:
 
 async def test_first_serve_mints_a_key_and_says_how_to_use_it(tmp_path: Path) -> None:
     env = sqlite_env(tmp_path)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--port",
-        str(free_port()),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_serving(env, free_port())
     assert process.stdout is not None
     banner = ""
     try:

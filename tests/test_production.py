@@ -10,7 +10,7 @@ import pytest
 
 from app import customers
 from tests.gateway import Gateway
-from tests.processes import environment, free_port, run_cli, serving
+from tests.processes import assert_one_clear_line, environment, free_port, run_cli, serving
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 TYPO = "{ customerz(id: 1) { id } }"
@@ -119,22 +119,12 @@ def production_env(database_url: str, **extra: str) -> dict[str, str]:
     return environment({"database_url": database_url}, ENVIRONMENT="production", **extra)
 
 
-def assert_refused(result: Any, *fragments: str) -> None:
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.stderr + result.stdout
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 def test_refuses_an_sqlite_path_it_cannot_write(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     url = f"sqlite+aiosqlite:///{blocker / 'customers.sqlite3'}"
     result = run_cli(production_env(url), "serve", "--port", str(free_port()))
-    assert_refused(result, "refusing to start in production", str(blocker))
+    assert_one_clear_line(result, "refusing to start in production", str(blocker))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only directory")
@@ -143,7 +133,7 @@ def test_refuses_a_read_only_directory(tmp_path: Path) -> None:
     directory.mkdir(mode=0o500)
     url = f"sqlite+aiosqlite:///{directory / 'customers.sqlite3'}"
     result = run_cli(production_env(url), "serve", "--port", str(free_port()))
-    assert_refused(result, "refusing to start in production", str(directory))
+    assert_one_clear_line(result, "refusing to start in production", str(directory))
 
 
 @pytest.mark.parametrize(
@@ -157,7 +147,7 @@ def test_refuses_a_read_only_directory(tmp_path: Path) -> None:
 def test_refuses_unsafe_settings(tmp_path: Path, extra: dict[str, str], fragment: str) -> None:
     env = production_env(f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}", **extra)
     result = run_cli(env, "serve", "--port", str(free_port()))
-    assert_refused(result, "invalid settings", fragment)
+    assert_one_clear_line(result, "invalid settings", fragment)
 
 
 def test_development_allows_cors_star(tmp_path: Path) -> None:

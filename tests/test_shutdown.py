@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.processes import ROOT, environment, free_port, run_cli
+from tests.processes import environment, free_port, run_cli, start_serving, wait_until_healthy
 
 IN_FLIGHT = 6
 CREATE = "mutation($name: String!) { createCustomer(input: {name: $name}) { customer { id } } }"
@@ -40,39 +40,15 @@ async def gateway_process(
     key = re.search(r"sk_test_\w+", minted.stdout)
     assert key
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--port",
-        str(port),
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await start_serving(env, port, stderr=asyncio.subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        await wait_until_healthy(base)
+        await wait_until_healthy(base, process)
         yield process, base, key.group(0), database
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
-
-
-async def wait_until_healthy(base: str) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            try:
-                async with session.get(f"{base}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError("gateway did not become healthy in 15 s")
 
 
 async def create(base: str, key: str, name: str) -> str | None:
