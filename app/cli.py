@@ -10,13 +10,15 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app import keys
 from app.db import check_connection, create_engine, migrate
@@ -88,17 +90,22 @@ def _load_settings(arguments: argparse.Namespace) -> Settings:
         raise StartupError(f"invalid settings: {problems}") from error
 
 
-async def _ready_engine(settings: Settings):  # type: ignore[no-untyped-def]
+@asynccontextmanager
+async def _transaction(settings: Settings) -> AsyncIterator[AsyncConnection]:
+    """A transaction on a reachable, migrated database; the engine is gone afterwards."""
     engine = create_engine(settings)
     try:
-        await check_connection(engine)
-        await migrate(engine)
-    except (SQLAlchemyError, OSError) as error:
+        try:
+            await check_connection(engine)
+            await migrate(engine)
+        except (SQLAlchemyError, OSError) as error:
+            raise StartupError(
+                f"cannot use the database at {_safe_url(settings)}: {_first_line(error)}"
+            ) from error
+        async with engine.begin() as connection:
+            yield connection
+    finally:
         await engine.dispose()
-        raise StartupError(
-            f"cannot use the database at {_safe_url(settings)}: {_first_line(error)}"
-        ) from error
-    return engine
 
 
 async def _print_schema(_settings: Settings, _arguments: argparse.Namespace) -> int:
@@ -109,21 +116,17 @@ async def _print_schema(_settings: Settings, _arguments: argparse.Namespace) -> 
 
 
 async def _migrate(settings: Settings, _arguments: argparse.Namespace) -> int:
-    engine = await _ready_engine(settings)
-    await engine.dispose()
+    async with _transaction(settings):
+        pass
     print(f"database at {_safe_url(settings)} is up to date")
     return 0
 
 
 async def _keys_create(settings: Settings, arguments: argparse.Namespace) -> int:
-    engine = await _ready_engine(settings)
-    try:
-        async with engine.begin() as connection:
-            minted = await keys.mint_key(
-                connection, account_name=arguments.account, live=arguments.live
-            )
-    finally:
-        await engine.dispose()
+    async with _transaction(settings) as connection:
+        minted = await keys.mint_key(
+            connection, account_name=arguments.account, live=arguments.live
+        )
     print(f"{minted.secret}\n")
     print(
         f"key {minted.key_id} for account {minted.account_name!r} "
@@ -133,12 +136,8 @@ async def _keys_create(settings: Settings, arguments: argparse.Namespace) -> int
 
 
 async def _keys_list(settings: Settings, _arguments: argparse.Namespace) -> int:
-    engine = await _ready_engine(settings)
-    try:
-        async with engine.connect() as connection:
-            listing = await keys.list_keys(connection)
-    finally:
-        await engine.dispose()
+    async with _transaction(settings) as connection:
+        listing = await keys.list_keys(connection)
     print(f"{'id':<22} {'account':<20} {'mode':<8} {'key':<20} {'created':<20} status")
     for key in listing:
         status = "revoked " + _when(key.revoked_at) if key.revoked_at else "active"
@@ -151,12 +150,8 @@ async def _keys_list(settings: Settings, _arguments: argparse.Namespace) -> int:
 
 
 async def _keys_revoke(settings: Settings, arguments: argparse.Namespace) -> int:
-    engine = await _ready_engine(settings)
-    try:
-        async with engine.begin() as connection:
-            revoked = await keys.revoke_key(connection, key_id=arguments.key_id)
-    finally:
-        await engine.dispose()
+    async with _transaction(settings) as connection:
+        revoked = await keys.revoke_key(connection, key_id=arguments.key_id)
     if not revoked:
         print(f"error: no active key has the id {arguments.key_id!r}", file=sys.stderr)
         return 1
@@ -171,12 +166,8 @@ async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
 
     if settings.is_production:
         _refuse_unsafe_production(settings)
-    engine = await _ready_engine(settings)
-    try:
-        async with engine.begin() as connection:
-            minted = await keys.mint_default_key_if_empty(connection)
-    finally:
-        await engine.dispose()
+    async with _transaction(settings) as connection:
+        minted = await keys.mint_default_key_if_empty(connection)
     runner = web.AppRunner(
         create_app(settings), shutdown_timeout=settings.shutdown_grace_seconds, access_log=None
     )
