@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -22,7 +24,7 @@ from graphql import (
 )
 from graphql.execution import VariableValues
 from graphql.pyutils import AwaitableOrValue, is_awaitable
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import customers, filters
 from app.api.context import GatewayContext
@@ -108,25 +110,45 @@ async def _run(
     return await outcome if is_awaitable(outcome) else outcome  # type: ignore[return-value]
 
 
-def _reader(engine: AsyncEngine) -> AsyncEngine:
-    """The engine in autocommit mode, for reads.
+class _Reader:
+    """Connections for reads: in autocommit mode on PostgreSQL, handed out in arrival order.
 
     A read needs no transaction: under PostgreSQL's READ COMMITTED every statement takes
     its own snapshot inside a transaction or not. Without BEGIN and ROLLBACK, a
     PostgreSQL read costs one round trip instead of three. SQLite opens no transaction
     for a read anyway, and switching aiosqlite's mode costs two thread crossings, so
     SQLite reads use the engine as it is.
+
+    The pool lets a newcomer take a returned connection before a request that was
+    already waiting wakes up, so under load some requests wait many turns (p99 at 6-7x
+    p50 at 32 connections). A FIFO semaphore as wide as the pool queues them fairly.
     """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        if engine.dialect.name == "postgresql":
+            self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        size = getattr(engine.pool, "size", None)
+        self._turns = asyncio.Semaphore(size()) if callable(size) else None
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        if self._turns is None:
+            async with self._engine.connect() as connection:
+                yield connection
+            return
+        async with self._turns, self._engine.connect() as connection:
+            yield connection
+
+
+def _reader(engine: AsyncEngine) -> _Reader:
     reader = _readers.get(engine)
     if reader is None:
-        reader = engine
-        if engine.dialect.name == "postgresql":
-            reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        _readers[engine] = reader
+        reader = _readers[engine] = _Reader(engine)
     return reader
 
 
-_readers: WeakKeyDictionary[AsyncEngine, AsyncEngine] = WeakKeyDictionary()
+_readers: WeakKeyDictionary[AsyncEngine, _Reader] = WeakKeyDictionary()
 
 
 class _Family:
