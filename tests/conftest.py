@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
@@ -23,6 +24,12 @@ from app.settings import Settings
 from app.web.app import create_app
 from app.web.keys import ENGINE
 from tests.gateway import Gateway
+
+# CI runs once on the submitted tree: fixed examples there, so a green run here is the
+# run CI repeats; local runs keep exploring new examples.
+hypothesis.settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "")
 REQUIRE_POSTGRES = os.environ.get("GATEWAY_REQUIRE_POSTGRES") == "1"
