@@ -13,6 +13,7 @@ from app import idempotency
 from app.clock import now_ms
 from app.cursors import InvalidCursor, decode_cursor
 from app.errors import BadUserInput, UserError, UserErrorCode
+from app.filters import CustomerFilter, compile_filter
 from app.ids import is_customer_id, new_customer_id
 from app.keys import Principal
 from app.models import CustomerRecord, customer_columns, customers_table
@@ -76,9 +77,10 @@ async def list_customers(
     principal: Principal,
     page: PageArguments,
     order: Order = DEFAULT_ORDER,
-    condition: ColumnElement[bool] | None = None,
+    customer_filter: CustomerFilter | None = None,
 ) -> Page:
     """A page of the principal's customers; argument problems raise BadUserInput."""
+    condition = _condition(connection, customer_filter)
     first, last = _page_sizes(page)
     after = await _resolve_cursor(connection, principal, order, "after", page.after)
     before = await _resolve_cursor(connection, principal, order, "before", page.before)
@@ -98,8 +100,10 @@ async def count_customers(
     connection: AsyncConnection,
     *,
     principal: Principal,
-    condition: ColumnElement[bool] | None = None,
+    customer_filter: CustomerFilter | None = None,
 ) -> int:
+    """How many of the principal's customers match, ignoring pagination."""
+    condition = _condition(connection, customer_filter)
     statement = select(func.count()).select_from(customers_table).where(scope(principal))
     if condition is not None:
         statement = statement.where(condition)
@@ -230,6 +234,14 @@ def _column_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     if "phone" in fields:
         columns["phone_key"] = casefold_key(fields["phone"])
     return columns
+
+
+def _condition(
+    connection: AsyncConnection, customer_filter: CustomerFilter | None
+) -> ColumnElement[bool] | None:
+    if customer_filter is None:
+        return None
+    return compile_filter(customer_filter, dialect=connection.dialect.name)
 
 
 def _page_sizes(page: PageArguments) -> tuple[int | None, int | None]:

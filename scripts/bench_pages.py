@@ -2,8 +2,8 @@
 
     scripts/bench_pages [--count 1000000] [--sqlite PATH] [--postgres URL] [--schema bench]
 
-Calls the service layer (app.customers.list_customers / count_customers with a filter
-compiled by app.filters) directly, without HTTP, so the numbers are the database work
+Calls the service layer (app.customers.list_customers / count_customers with an
+app.filters tree) directly, without HTTP, so the numbers are the database work
 plus the Python around it. Each backend gets its own database (a SQLite file, a
 PostgreSQL schema) seeded by scripts/seed.py when it holds fewer customers than --count.
 Prints the median of several runs per query, in milliseconds.
@@ -108,14 +108,11 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> float:
 
 async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
     engine, principal = await prepare(settings, count)
-    dialect = engine.dialect.name
     results: dict[str, float] = {}
 
     def page(
         order: Order, after: str | None = None, condition: filters.CustomerFilter | None = None
     ) -> Callable[[], Awaitable[Any]]:
-        compiled = filters.compile_filter(condition, dialect=dialect) if condition else None
-
         async def call() -> Any:
             async with engine.connect() as connection:
                 result = await customers.list_customers(
@@ -123,7 +120,7 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
                     principal=principal,
                     page=customers.PageArguments(first=50, after=after),
                     order=order,
-                    condition=compiled,
+                    customer_filter=condition,
                 )
             assert len(result.customers) == 50 or condition is not None
             return result
@@ -131,12 +128,10 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
         return call
 
     def total(condition: filters.CustomerFilter | None) -> Callable[[], Awaitable[int]]:
-        compiled = filters.compile_filter(condition, dialect=dialect) if condition else None
-
         async def call() -> int:
             async with engine.connect() as connection:
                 return await customers.count_customers(
-                    connection, principal=principal, condition=compiled
+                    connection, principal=principal, customer_filter=condition
                 )
 
         return call

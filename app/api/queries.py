@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app import customers, filters
+from app import customers
 from app.api.context import Info
 from app.api.filter_inputs import CustomerFilter, to_filter
 from app.api.inputs import CustomerOrder, optional
@@ -60,11 +60,7 @@ class Query:
         # A top-level argument given null means it was not given: UNSET and None are falsy.
         context = info.context
         order = order_by.to_order() if order_by else DEFAULT_ORDER
-        condition = (
-            filters.compile_filter(to_filter(filter), dialect=context.engine.dialect.name)
-            if filter
-            else None
-        )
+        customer_filter = to_filter(filter) if filter else None
         page_arguments = customers.PageArguments(
             first=optional(first),
             after=optional(after),
@@ -77,13 +73,13 @@ class Query:
                 principal=context.principal,
                 page=page_arguments,
                 order=order,
-                condition=condition,
+                customer_filter=customer_filter,
             )
 
         async def count() -> int:
             async with context.engine.connect() as connection:
                 return await customers.count_customers(
-                    connection, principal=context.principal, condition=condition
+                    connection, principal=context.principal, customer_filter=customer_filter
                 )
 
         return CustomerConnection.from_page(page, order, count)

@@ -26,7 +26,7 @@ from graphql.execution import VariableValues
 from graphql.pyutils import AwaitableOrValue, is_awaitable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import customers, filters
+from app import customers
 from app.api.context import GatewayContext
 from app.api.filter_inputs import to_filter
 from app.cursors import encode_cursor
@@ -255,11 +255,8 @@ async def _customers(root: RootField, context: GatewayContext, variables: Variab
         else DEFAULT_ORDER
     )
     given_filter = arguments.get("filter")
-    condition = (
-        filters.compile_filter(
-            to_filter(_Given(given_filter)),  # type: ignore[arg-type]
-            dialect=context.engine.dialect.name,
-        )
+    customer_filter = (
+        to_filter(_Given(given_filter))  # type: ignore[arg-type]
         if given_filter is not None
         else None
     )
@@ -275,7 +272,7 @@ async def _customers(root: RootField, context: GatewayContext, variables: Variab
             principal=context.principal,
             page=page_arguments,
             order=order,
-            condition=condition,
+            customer_filter=customer_filter,
         )
     plan = root.connection
     assert plan is not None
@@ -283,7 +280,7 @@ async def _customers(root: RootField, context: GatewayContext, variables: Variab
     if plan.needs_total:
         async with _reader(context.engine).connect() as connection:
             total = await customers.count_customers(
-                connection, principal=context.principal, condition=condition
+                connection, principal=context.principal, customer_filter=customer_filter
             )
     return _connection(plan, page, order, total)
 
