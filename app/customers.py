@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import idempotency
@@ -18,11 +18,16 @@ from app.ids import is_customer_id, new_customer_id
 from app.keys import Principal
 from app.models import CustomerRecord, customer_columns, customers_table
 from app.ordering import DEFAULT_ORDER, Order, Position, casefold_key
-from app.pagination import MAX_PAGE_SIZE, Page, fetch_page, position_of, scope
+from app.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, position_of, scope_values
 from app.validation import check_idempotency_key, clean_customer_fields
 
 MAX_LOOKUP_IDS = 1_000
 _c = customers_table.c
+_BY_ID = select(*customer_columns).where(SCOPE, _c.id == bindparam("customer_id"))
+_BY_IDS = select(*customer_columns).where(
+    SCOPE, _c.id.in_(bindparam("customer_ids", expanding=True))
+)
+_COUNT = select(func.count()).select_from(customers_table).where(SCOPE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +52,8 @@ async def get_customer(
     """The customer with this id if the principal can see it; malformed ids included."""
     if not is_customer_id(customer_id):
         return None
-    row = (
-        await connection.execute(
-            select(*customer_columns).where(scope(principal), _c.id == customer_id)
-        )
-    ).first()
+    values = {**scope_values(principal), "customer_id": customer_id}
+    row = (await connection.execute(_BY_ID, values)).first()
     return CustomerRecord.from_row(row) if row else None
 
 
@@ -64,9 +66,8 @@ async def get_customers(
     wanted = {customer_id for customer_id in customer_ids if is_customer_id(customer_id)}
     found: dict[str, CustomerRecord] = {}
     if wanted:
-        rows = await connection.execute(
-            select(*customer_columns).where(scope(principal), _c.id.in_(wanted))
-        )
+        values = {**scope_values(principal), "customer_ids": sorted(wanted)}
+        rows = await connection.execute(_BY_IDS, values)
         found = {row.id: CustomerRecord.from_row(row) for row in rows}
     return [found.get(customer_id) for customer_id in customer_ids]
 
@@ -104,10 +105,8 @@ async def count_customers(
 ) -> int:
     """How many of the principal's customers match, ignoring pagination."""
     condition = _condition(connection, customer_filter)
-    statement = select(func.count()).select_from(customers_table).where(scope(principal))
-    if condition is not None:
-        statement = statement.where(condition)
-    return int((await connection.execute(statement)).scalar_one())
+    statement = _COUNT if condition is None else _COUNT.where(condition)
+    return int((await connection.execute(statement, scope_values(principal))).scalar_one())
 
 
 async def create_customer(
@@ -165,12 +164,13 @@ async def update_customer(
         row = (
             await connection.execute(
                 update(customers_table)
-                .where(scope(principal), _c.id == customer_id)
+                .where(SCOPE, _c.id == customer_id)
                 .values(
                     **_column_values(changes),
                     updated_at=case((_c.updated_at >= now, _c.updated_at + 1), else_=now),
                 )
-                .returning(*customer_columns)
+                .returning(*customer_columns),
+                scope_values(principal),
             )
         ).first()
     if row is None:
@@ -188,8 +188,9 @@ async def delete_customer(
         row = (
             await connection.execute(
                 delete(customers_table)
-                .where(scope(principal), _c.id == customer_id)
-                .returning(*customer_columns)
+                .where(SCOPE, _c.id == customer_id)
+                .returning(*customer_columns),
+                scope_values(principal),
             )
         ).first()
     if row is None:

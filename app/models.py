@@ -5,10 +5,10 @@ Customer limits live here too, beside the fields they constrain.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, Row, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
@@ -106,9 +106,12 @@ customer_columns = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CustomerRecord:
-    """A customer as the services hand it out (read shape of the customers table)."""
+class CustomerRecord(NamedTuple):
+    """A customer as the services hand it out (read shape of the customers table).
+
+    A named tuple: pages build fifty or a thousand of these per request, and a tuple is
+    built from a row's values in one step, several times faster than a frozen dataclass.
+    """
 
     id: str
     live: bool
@@ -120,21 +123,17 @@ class CustomerRecord:
     metadata: dict[str, str]
 
     @classmethod
-    def from_row(cls, row: Row[*tuple[Any, ...]]) -> CustomerRecord:
-        return cls(
-            id=row.id,
-            live=row.live,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            name=row.name,
-            email=row.email,
-            phone=row.phone,
-            metadata=row.metadata,
-        )
+    def from_row(cls, row: Sequence[Any]) -> CustomerRecord:
+        """The record from a row that starts with `customer_columns`, in their order."""
+        return cls._make(row[:_RECORD_WIDTH])
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> CustomerRecord:
         return cls(**document)
+
+
+_RECORD_WIDTH = len(CustomerRecord._fields)
+assert CustomerRecord._fields == tuple(column.key for column in customer_columns)

@@ -12,10 +12,13 @@ backward). Crossing from one segment to the next, or an empty page, takes anothe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from itertools import takewhile
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.keys import Principal
@@ -50,12 +53,18 @@ def position_of(order: Order, customer: CustomerRecord) -> Position:
     return Position(value=value, id=customer.id)
 
 
-def scope(principal: Principal) -> ColumnElement[bool]:
-    """The customers a principal may see: its account, its mode."""
-    return and_(
-        customers_table.c.account_id == principal.account_id,
-        customers_table.c.live == principal.live,
-    )
+# The customers a principal may see: its account, its mode. Statements name these
+# parameters rather than embedding values, so one statement object serves every
+# request of its shape and SQLAlchemy finds it compiled in its cache at once.
+SCOPE = and_(
+    customers_table.c.account_id == bindparam("scope_account_id"),
+    customers_table.c.live == bindparam("scope_live"),
+)
+
+
+def scope_values(principal: Principal) -> dict[str, object]:
+    """The values of SCOPE's parameters for this principal."""
+    return {"scope_account_id": principal.account_id, "scope_live": principal.live}
 
 
 async def fetch_page(
@@ -76,9 +85,7 @@ async def fetch_page(
     before `before`). With first and no after there is no previous page; with last and
     no before, no next page.
     """
-    # `condition or ...` would ask a SQL expression for its truth value: test for None.
-    matching = true() if condition is None else condition
-    walk = _Walk(connection, order, and_(scope(principal), matching))
+    walk = _Walk(connection, order, principal, condition)
     if last is None:
         size = first if first is not None else DEFAULT_PAGE_SIZE
         fetched, behind = await walk.read(start=after, backward=False, limit=size + 1)
@@ -119,11 +126,16 @@ class _Walk:
     """Reads the list from a position in either direction, segment by segment."""
 
     def __init__(
-        self, connection: AsyncConnection, order: Order, condition: ColumnElement[bool]
+        self,
+        connection: AsyncConnection,
+        order: Order,
+        principal: Principal,
+        condition: ColumnElement[bool] | None,
     ) -> None:
         self._connection = connection
         self._order = order
         self._condition = condition
+        self._scope = scope_values(principal)
 
     async def read(
         self, *, start: Position | None, backward: bool, limit: int
@@ -131,22 +143,18 @@ class _Walk:
         """Up to `limit` matches beyond `start` in walk order, and whether a match lies at
         or behind `start` (False without a start). One statement, unless a segment runs
         out before the page is full."""
-        first, *others = self._statements(select(*customer_columns), start, backward, False)
-        probes = [] if start is None else self._statements(select(_id), start, not backward, True)
-        if probes:
-            # Uncorrelated, so both backends evaluate it once for the whole statement. Not
-            # EXISTS: PostgreSQL drops ORDER BY/LIMIT there and may pick a sequential scan
-            # it hopes ends early; the nearest row by the index is a seek from the cursor.
-            behind_start = or_(*(probe.limit(1).scalar_subquery().is_not(None) for probe in probes))
-            first = first.add_columns(behind_start.label("behind"))
-        rows = (await self._connection.execute(first.limit(limit))).all()
+        shape = _Shape(self._order, backward, _in_null_group(start), False)
+        first, *others = self._statements(_read_statements, shape)
+        rows = (await self._connection.execute(first, self._values(start, limit))).all()
         found = [CustomerRecord.from_row(row) for row in rows]
         for statement in others:
             if len(found) >= limit:
                 break
-            result = await self._connection.execute(statement.limit(limit - len(found)))
+            result = await self._connection.execute(
+                statement, self._values(None, limit - len(found))
+            )
             found.extend(CustomerRecord.from_row(row) for row in result)
-        if not probes:
+        if start is None:
             return found, False
         if rows:
             return found, bool(rows[0].behind)
@@ -156,55 +164,120 @@ class _Walk:
         self, bound: Position | None, *, backward: bool, inclusive: bool = False
     ) -> bool:
         """Whether a match lies beyond `bound` (or at it, if inclusive) in this direction."""
-        for statement in self._statements(select(_id), bound, backward, inclusive):
-            if (await self._connection.execute(statement.limit(1))).first() is not None:
+        shape = _Shape(self._order, backward, _in_null_group(bound), inclusive)
+        for statement in self._statements(_probe_statements, shape):
+            if (await self._connection.execute(statement, self._values(bound, 1))).first():
                 return True
         return False
 
     def _statements(
-        self,
-        columns: Select[tuple[object, ...]],
-        start: Position | None,
-        backward: bool,
-        inclusive: bool,
-    ) -> list[Select[tuple[object, ...]]]:
-        segments = self._segments(backward)
-        start_index = 0 if start is None else _segment_index(segments, start)
-        statements = []
-        for index, segment in enumerate(segments[start_index:], start=start_index):
-            statement = columns.where(self._condition, *self._segment_bounds(segment))
-            if start is not None and index == start_index:
-                statement = statement.where(self._after(segment, start, inclusive))
-            statements.append(statement.order_by(*self._sort(segment)))
-        return statements
+        self, build: Callable[[_Shape, ColumnElement[bool]], list[Select[Any]]], shape: _Shape
+    ) -> list[Select[Any]]:
+        if self._condition is None:
+            return _unfiltered(build, shape)
+        return build(shape, self._condition)
 
-    def _segments(self, backward: bool) -> list[_Segment]:
-        ascending = self._order.ascending != backward
+    def _values(self, start: Position | None, limit: int) -> dict[str, object]:
+        values = {**self._scope, "limit": limit}
+        if start is not None:
+            values["start_value"] = start.value
+            values["start_id"] = start.id
+        return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What decides a walk's statements; the values they compare with are parameters.
+
+    `start_in_null_group` is None for a walk from the beginning, else whether the start
+    position lies among the customers without a sort value.
+    """
+
+    order: Order
+    backward: bool
+    start_in_null_group: bool | None
+    inclusive: bool
+
+    @property
+    def segments(self) -> list[_Segment]:
+        ascending = self.order.ascending != self.backward
         segments = [_Segment(null_group=False, ascending=ascending)]
-        if self._order.nullable:
+        if self.order.nullable:
             segments.append(_Segment(null_group=True, ascending=ascending))
-        return segments[::-1] if backward else segments
+        return segments[::-1] if self.backward else segments
 
-    def _segment_bounds(self, segment: _Segment) -> list[ColumnElement[bool]]:
-        if not self._order.nullable:
-            return []
-        key = self._order.key_column
-        return [key.is_(None) if segment.null_group else key.is_not(None)]
-
-    def _after(self, segment: _Segment, start: Position, inclusive: bool) -> ColumnElement[bool]:
-        left = _id if segment.null_group else tuple_(self._order.key_column, _id)
-        right = start.id if segment.null_group else tuple_(start.value, start.id)
-        if segment.ascending:
-            return left >= right if inclusive else left > right
-        return left <= right if inclusive else left < right
-
-    def _sort(self, segment: _Segment) -> list[ColumnElement[object]]:
-        # The key is NULL all through the null group, but naming it lets PostgreSQL see
-        # that the (key, id) index already delivers this order (IS NULL is no equality).
-        columns = [self._order.key_column, _id]
-        return [column.asc() if segment.ascending else column.desc() for column in columns]
+    def reversed(self) -> _Shape:
+        return _Shape(self.order, not self.backward, self.start_in_null_group, True)
 
 
-def _segment_index(segments: list[_Segment], start: Position) -> int:
-    in_null_group = start.value is None
-    return next(i for i, segment in enumerate(segments) if segment.null_group == in_null_group)
+def _in_null_group(start: Position | None) -> bool | None:
+    return None if start is None else start.value is None
+
+
+@cache
+def _unfiltered(
+    build: Callable[[_Shape, ColumnElement[bool]], list[Select[Any]]], shape: _Shape
+) -> list[Select[Any]]:
+    return build(shape, true())
+
+
+def _read_statements(shape: _Shape, condition: ColumnElement[bool]) -> list[Select[Any]]:
+    """The rows of each segment from the start on; the first statement also answers
+    (as `behind`) whether a match lies at or behind the start."""
+    first, *others = _walk(shape, condition, select(*customer_columns))
+    if shape.start_in_null_group is not None:
+        # Uncorrelated, so both backends evaluate it once for the whole statement. Not
+        # EXISTS: PostgreSQL drops ORDER BY/LIMIT there and may pick a sequential scan
+        # it hopes ends early; the nearest row by the index is a seek from the cursor.
+        probes = _walk(shape.reversed(), condition, select(_id))
+        behind = or_(*(probe.limit(1).scalar_subquery().is_not(None) for probe in probes))
+        first = first.add_columns(behind.label("behind"))
+    return [statement.limit(bindparam("limit")) for statement in (first, *others)]
+
+
+def _probe_statements(shape: _Shape, condition: ColumnElement[bool]) -> list[Select[Any]]:
+    return [statement.limit(1) for statement in _walk(shape, condition, select(_id))]
+
+
+def _walk(shape: _Shape, condition: ColumnElement[bool], columns: Select[Any]) -> list[Select[Any]]:
+    segments = shape.segments
+    start = shape.start_in_null_group
+    start_index = (
+        0
+        if start is None
+        else next(index for index, segment in enumerate(segments) if segment.null_group == start)
+    )
+    statements = []
+    for index, segment in enumerate(segments[start_index:], start=start_index):
+        statement = columns.where(SCOPE, condition, *_segment_bounds(shape.order, segment))
+        if start is not None and index == start_index:
+            statement = statement.where(_beyond_start(shape.order, segment, shape.inclusive))
+        statements.append(statement.order_by(*_sort(shape.order, segment)))
+    return statements
+
+
+def _segment_bounds(order: Order, segment: _Segment) -> list[ColumnElement[bool]]:
+    if not order.nullable:
+        return []
+    key = order.key_column
+    return [key.is_(None) if segment.null_group else key.is_not(None)]
+
+
+def _beyond_start(order: Order, segment: _Segment, inclusive: bool) -> ColumnElement[bool]:
+    start_id = bindparam("start_id", type_=_id.type)
+    left: ColumnElement[Any] = _id
+    right: ColumnElement[Any] = start_id
+    if not segment.null_group:
+        key = order.key_column
+        left = tuple_(key, _id)
+        right = tuple_(bindparam("start_value", type_=key.type), start_id)
+    if segment.ascending:
+        return left >= right if inclusive else left > right
+    return left <= right if inclusive else left < right
+
+
+def _sort(order: Order, segment: _Segment) -> list[ColumnElement[object]]:
+    # The key is NULL all through the null group, but naming it lets PostgreSQL see
+    # that the (key, id) index already delivers this order (IS NULL is no equality).
+    columns = [order.key_column, _id]
+    return [column.asc() if segment.ascending else column.desc() for column in columns]

@@ -32,7 +32,7 @@ from app.cursors import encode_cursor
 from app.db import create_engine, migrate
 from app.models import customers_table
 from app.ordering import Order, OrderDirection, OrderField, Position
-from app.pagination import scope
+from app.pagination import SCOPE, scope_values
 from app.settings import Settings
 
 ACCOUNT = "bench"
@@ -51,7 +51,8 @@ async def prepare(settings: Settings, count: int) -> tuple[AsyncEngine, keys.Pri
         assert principal is not None
         have = (
             await connection.execute(
-                select(func.count()).select_from(customers_table).where(scope(principal))
+                select(func.count()).select_from(customers_table).where(SCOPE),
+                scope_values(principal),
             )
         ).scalar_one()
     if have < count:
@@ -72,13 +73,13 @@ async def position_at(
     ]
     statement = (
         select(key.label("value"), customers_table.c.id)
-        .where(scope(principal))
+        .where(SCOPE)
         .order_by(*sort)
         .offset(depth - 1)
         .limit(1)
     )
     async with engine.connect() as connection:
-        row = (await connection.execute(statement)).one()
+        row = (await connection.execute(statement, scope_values(principal))).one()
     return Position(value=row.value, id=row.id)
 
 
