@@ -18,6 +18,7 @@ from app.ordering import Order, OrderField, Position
 
 _MAX_CURSOR_LENGTH = 4_096
 _MAX_MILLIS = 2**53
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
 class InvalidCursor(ValueError):
@@ -33,7 +34,8 @@ def encode_cursor(order: Order, position: Position) -> str:
         # Pages encode a cursor per row. For integers, null and ASCII text other than DEL,
         # orjson writes exactly the bytes of json.dumps(ensure_ascii=True), four times faster.
         payload = orjson.dumps(triple)
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    # base64.urlsafe_b64encode, without two Python calls per cursor.
+    return binascii.b2a_base64(payload, newline=False).translate(_URL_SAFE).decode().rstrip("=")
 
 
 def decode_cursor(order: Order, cursor: str) -> Position:

@@ -17,8 +17,8 @@ from app.filters import CustomerFilter, compile_filter
 from app.ids import is_customer_id, new_customer_id
 from app.keys import Principal
 from app.models import CustomerRecord, customer_columns, customers_table
-from app.ordering import DEFAULT_ORDER, Order, Position, casefold_key
-from app.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, position_of, scope_values
+from app.ordering import DEFAULT_ORDER, Order, Position, casefold_key, position_of
+from app.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, scope_values
 from app.validation import check_idempotency_key, clean_customer_fields
 
 MAX_LOOKUP_IDS = 1_000

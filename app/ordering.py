@@ -8,11 +8,13 @@ and customers without a value come after all others in both directions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from enum import Enum
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement
 
-from app.models import customers_table
+from app.models import CustomerRecord, customers_table
 
 
 class OrderField(Enum):
@@ -39,10 +41,11 @@ _KEY_COLUMNS: dict[OrderField, ColumnElement[SortValue]] = {
 class Order:
     field: OrderField = OrderField.CREATED_AT
     direction: OrderDirection = OrderDirection.DESC
+    # How cursors name this order; computed once, as pages encode a cursor per row.
+    tag: str = dataclass_field(init=False, repr=False, compare=False)
 
-    @property
-    def tag(self) -> str:
-        return f"{self.field.value}:{self.direction.value}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tag", f"{self.field.value}:{self.direction.value}")
 
     @property
     def ascending(self) -> bool:
@@ -60,20 +63,20 @@ class Order:
 DEFAULT_ORDER = Order()
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """Where a customer stands in an order: its sort value (None for no value) and id."""
 
     value: SortValue
     id: str
 
 
-def sort_value(order: Order, *, created_at: int, name: str | None, email: str | None) -> SortValue:
-    """The value a customer with these fields sorts by in `order`."""
-    if order.field is OrderField.CREATED_AT:
-        return created_at
-    raw = name if order.field is OrderField.NAME else email
-    return casefold_key(raw)
+def position_of(order: Order, customer: CustomerRecord) -> Position:
+    """Where this customer stands in `order`."""
+    field = order.field
+    if field is OrderField.CREATED_AT:
+        return Position(customer.created_at, customer.id)
+    value = customer.name if field is OrderField.NAME else customer.email
+    return Position(casefold_key(value), customer.id)
 
 
 def casefold_key(value: str | None) -> str | None:

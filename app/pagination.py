@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.keys import Principal
 from app.models import CustomerRecord, customer_columns, customers_table
-from app.ordering import Order, Position, compare, sort_value
+from app.ordering import Order, Position, compare, position_of
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000
@@ -44,13 +44,6 @@ class _Segment:
 
     null_group: bool
     ascending: bool
-
-
-def position_of(order: Order, customer: CustomerRecord) -> Position:
-    value = sort_value(
-        order, created_at=customer.created_at, name=customer.name, email=customer.email
-    )
-    return Position(value=value, id=customer.id)
 
 
 # The customers a principal may see: its account, its mode. Statements name these

@@ -11,8 +11,8 @@ from app.cursors import encode_cursor
 from app.errors import UserError as UserErrorRecord
 from app.errors import UserErrorCode
 from app.models import CustomerRecord
-from app.ordering import DEFAULT_ORDER, Order
-from app.pagination import Page, position_of
+from app.ordering import DEFAULT_ORDER, Order, position_of
+from app.pagination import Page
 
 strawberry.enum(UserErrorCode, name="UserErrorCode")
 

@@ -41,8 +41,8 @@ from app.fastpath.plan import (
     plan_operation,
 )
 from app.models import CustomerRecord
-from app.ordering import DEFAULT_ORDER, Order
-from app.pagination import Page, position_of
+from app.ordering import DEFAULT_ORDER, Order, position_of
+from app.pagination import Page
 
 # Tests switch this off to get graphql-core's answer to the same request.
 ENABLED = True
