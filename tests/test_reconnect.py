@@ -1,0 +1,64 @@
+"""Pooled PostgreSQL connections that the server closed are replaced, not used."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.gateway import Gateway
+
+PAGE = "{ customers(first: 5) { edges { node { id } } } }"
+CREATE = (
+    """mutation { createCustomer(input: {name: "Ada"}) { customer { id } userErrors { code } } }"""
+)
+
+
+@pytest.fixture
+def backend() -> str:
+    """Only PostgreSQL: a SQLite file has no server that could close a connection."""
+    from tests.conftest import POSTGRES_URL
+
+    if not POSTGRES_URL:
+        pytest.skip("needs GATEWAY_TEST_POSTGRES_URL (CI sets it and requires it)")
+    return "postgres"
+
+
+async def test_requests_succeed_after_the_server_ends_every_pooled_connection(
+    gateway: Gateway,
+) -> None:
+    from tests.conftest import POSTGRES_URL
+
+    await gateway.data(PAGE)
+    async with gateway.engine.connect() as connection:
+        own_pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            ended = await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = 'customers-gateway' AND pid = :pid"
+                ),
+                {"pid": own_pid},
+            )
+            assert ended.scalar_one() is True
+            for _ in range(500):  # until the backend is gone, at most 5 s
+                still_there = await connection.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": own_pid},
+                )
+                if not still_there.scalar_one():
+                    break
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the gateway's event loop reads the close meanwhile
+    finally:
+        await admin.dispose()
+
+    # A mutation first: reads that fail on the fast path are retried by graphql-core,
+    # which would hide a dead connection; a mutation has one attempt.
+    created = await gateway.data(CREATE)
+    assert created["createCustomer"]["customer"]["id"]
+    await gateway.data(PAGE)
