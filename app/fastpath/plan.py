@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from graphql import (
@@ -37,16 +38,20 @@ TYPENAME = "__typename"
 
 # Customer's fields as graphql-core would complete them from a CustomerRecord: each
 # scalar's serialize is the identity on these Python types (str, bool, int, dict).
-CUSTOMER_FIELDS: dict[str, Callable[[CustomerRecord], Any]] = {
-    "id": lambda record: record.id,
-    "object": lambda _record: "customer",
-    "live": lambda record: record.live,
-    "createdAt": lambda record: record.created_at,
-    "updatedAt": lambda record: record.updated_at,
-    "email": lambda record: record.email,
-    "name": lambda record: record.name,
-    "phone": lambda record: record.phone,
-    "metadata": lambda record: record.metadata,
+# Values are read from the record's fields followed by these constants.
+_CONSTANTS = ("customer", "Customer")
+_VALUE_INDEX = {name: index for index, name in enumerate(CustomerRecord._fields)}
+CUSTOMER_FIELDS: dict[str, int] = {
+    "id": _VALUE_INDEX["id"],
+    "object": len(CustomerRecord._fields),
+    "live": _VALUE_INDEX["live"],
+    "createdAt": _VALUE_INDEX["created_at"],
+    "updatedAt": _VALUE_INDEX["updated_at"],
+    "email": _VALUE_INDEX["email"],
+    "name": _VALUE_INDEX["name"],
+    "phone": _VALUE_INDEX["phone"],
+    "metadata": _VALUE_INDEX["metadata"],
+    TYPENAME: len(CustomerRecord._fields) + 1,
 }
 PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
 ROOT_FIELDS = ("customers", "customer", "node", "nodes")
@@ -202,16 +207,14 @@ class _Planner:
         return tuple(parts)
 
     def _customer(self, nodes: list[FieldNode]) -> Serializer:
-        getters = []
+        keys, indices = [], []
         for key, fields in self._subfields("Customer", nodes).items():
             name = fields[0].name.value
-            if name == TYPENAME:
-                getters.append((key, _constant("Customer")))
-            elif name in CUSTOMER_FIELDS:
-                getters.append((key, CUSTOMER_FIELDS[name]))
-            else:
+            if name not in CUSTOMER_FIELDS:
                 raise Unsupported(name)
-        return _serializer(tuple(getters))
+            keys.append(key)
+            indices.append(CUSTOMER_FIELDS[name])
+        return _serializer(tuple(keys), indices)
 
     def _subfields(self, type_name: str, nodes: list[FieldNode]) -> dict[str, list[FieldNode]]:
         return self._collect(
@@ -283,12 +286,11 @@ class _Planner:
         return self._schema.is_sub_type(conditional, runtime)  # type: ignore[arg-type,unused-ignore]
 
 
-def _constant(value: str) -> Callable[[CustomerRecord], str]:
-    return lambda _record: value
-
-
-def _serializer(getters: tuple[tuple[str, Callable[[CustomerRecord], Any]], ...]) -> Serializer:
-    def serialize(record: CustomerRecord) -> dict[str, Any]:
-        return {key: get(record) for key, get in getters}
-
-    return serialize
+def _serializer(keys: tuple[str, ...], indices: list[int]) -> Serializer:
+    """A record as the dict graphql-core would build: these keys, in this order."""
+    if not indices:  # every field skipped by @skip/@include
+        return lambda _record: {}
+    pick = itemgetter(*indices)
+    if len(indices) == 1:
+        return lambda record: {keys[0]: pick(record + _CONSTANTS)}
+    return lambda record: dict(zip(keys, pick(record + _CONSTANTS), strict=True))
