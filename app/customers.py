@@ -19,6 +19,7 @@ from app.keys import Principal
 from app.models import CustomerRecord, customer_columns, customers_table
 from app.ordering import DEFAULT_ORDER, Order, Position, casefold_key, position_of
 from app.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, scope_values
+from app.prefix_plans import unindexed_prefixes
 from app.validation import check_idempotency_key, clean_customer_fields
 
 MAX_LOOKUP_IDS = 1_000
@@ -81,7 +82,10 @@ async def list_customers(
     customer_filter: CustomerFilter | None = None,
 ) -> Page:
     """A page of the principal's customers; argument problems raise BadUserInput."""
-    condition = _condition(connection, customer_filter)
+    unindexed: frozenset[str] = frozenset()
+    if customer_filter is not None:
+        unindexed = await unindexed_prefixes(connection, principal, customer_filter, order)
+    condition = _condition(connection, customer_filter, unindexed)
     first, last = _page_sizes(page)
     after = await _resolve_cursor(connection, principal, order, "after", page.after)
     before = await _resolve_cursor(connection, principal, order, "before", page.before)
@@ -238,11 +242,17 @@ def _column_values(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _condition(
-    connection: AsyncConnection, customer_filter: CustomerFilter | None
+    connection: AsyncConnection,
+    customer_filter: CustomerFilter | None,
+    unindexed: frozenset[str] = frozenset(),
 ) -> ColumnElement[bool] | None:
     if customer_filter is None:
         return None
-    return compile_filter(customer_filter, dialect=connection.dialect.name)
+    return compile_filter(
+        customer_filter,
+        dialect=connection.dialect.name,
+        unindexed_prefixes=unindexed,
+    )
 
 
 def _page_sizes(page: PageArguments) -> tuple[int | None, int | None]:

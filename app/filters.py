@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from functools import lru_cache
 
 from sqlalchemy import (
     Boolean,
@@ -38,6 +39,7 @@ from app.models import customers_table
 MAX_DEPTH = 10
 MAX_CONDITIONS = 200
 MAX_LIST_VALUES = 1_000
+COMPILED_FILTERS = 256
 ARGUMENT = "filter"
 
 _c = customers_table.c
@@ -114,10 +116,57 @@ def too_deep() -> BadUserInput:
     )
 
 
-def compile_filter(tree: CustomerFilter, *, dialect: str) -> ColumnElement[bool]:
-    """Check the rules, then build the condition for `dialect` ("sqlite" or "postgresql")."""
+# The string fields, with their columns and casefolded key columns.
+STRING_FIELDS: dict[str, tuple[ColumnElement[str], ColumnElement[str]]] = {
+    "email": (_c.email, _c.email_key),
+    "name": (_c.name, _c.name_key),
+    "phone": (_c.phone, _c.phone_key),
+}
+
+
+@lru_cache(maxsize=COMPILED_FILTERS)
+def compile_filter(
+    tree: CustomerFilter, *, dialect: str, unindexed_prefixes: frozenset[str] = frozenset()
+) -> ColumnElement[bool]:
+    """Check the rules, then build the condition for `dialect` ("sqlite" or "postgresql").
+
+    `startsWith` on the fields named in `unindexed_prefixes` is written so that no index
+    can serve it (see app/prefix_plans.py); the rows it matches are the same.
+
+    An equal tree gets the same condition object back (a tree that broke a rule raised
+    and was not remembered), so the statements built on it are found cached as well:
+    a client paging through one search does not pay for compiling it again.
+    """
     check_filter(tree)
-    return _Compiler(postgres=dialect == "postgresql").customer(tree)
+    return _Compiler(
+        postgres=dialect == "postgresql", unindexed_prefixes=unindexed_prefixes
+    ).customer(tree)
+
+
+def index_prefixes(tree: CustomerFilter) -> Iterator[tuple[str, str]]:
+    """(field, casefolded prefix) of each `startsWith` that every match must satisfy:
+    those at the top of the tree or under `and`, where an index range can serve them."""
+    for field in STRING_FIELDS:
+        strings: StringFilter | None = getattr(tree, field)
+        if strings is not None and strings.starts_with:
+            yield field, strings.starts_with.casefold()
+    for child in tree.and_ or ():
+        yield from index_prefixes(child)
+
+
+def prefix_range(key: ColumnElement[str], prefix: str) -> list[ColumnElement[bool]]:
+    """key starts with prefix, as an index range: prefix <= key < successor(prefix).
+
+    Both backends compare these keys by code point, so every string with the prefix
+    lies in the range and nothing else does.
+    """
+    if not prefix:
+        return []
+    bounds = [key >= literal(prefix, Text)]
+    upper = _successor(prefix)
+    if upper is not None:
+        bounds.append(key < literal(upper, Text))
+    return bounds
 
 
 def check_filter(tree: CustomerFilter) -> None:
@@ -182,8 +231,9 @@ def _check_length(name: str, items: tuple[object, ...] | None) -> None:
 
 
 class _Compiler:
-    def __init__(self, *, postgres: bool) -> None:
+    def __init__(self, *, postgres: bool, unindexed_prefixes: frozenset[str]) -> None:
         self._postgres = postgres
+        self._unindexed_prefixes = unindexed_prefixes
 
     def customer(self, node: CustomerFilter) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
@@ -195,13 +245,10 @@ class _Compiler:
             parts.append(not_(self.customer(node.not_)))
         if node.id is not None:
             parts.extend(self._ids(node.id))
-        for operators, column, key in (
-            (node.email, _c.email, _c.email_key),
-            (node.name, _c.name, _c.name_key),
-            (node.phone, _c.phone, _c.phone_key),
-        ):
+        for field, (column, key) in STRING_FIELDS.items():
+            operators = getattr(node, field)
             if operators is not None:
-                parts.extend(self._strings(operators, column, key))
+                parts.extend(self._strings(operators, column, key, field))
         for millis, column in ((node.created_at, _c.created_at), (node.updated_at, _c.updated_at)):
             if millis is not None:
                 parts.extend(_millis(millis, column))
@@ -221,7 +268,11 @@ class _Compiler:
             yield not_(self._in(column, ids.not_in))
 
     def _strings(
-        self, strings: StringFilter, column: ColumnElement[str], key: ColumnElement[str]
+        self,
+        strings: StringFilter,
+        column: ColumnElement[str],
+        key: ColumnElement[str],
+        field: str,
     ) -> Iterator[ColumnElement[bool]]:
         present = column.is_not(None)
         if strings.eq is not None:
@@ -235,7 +286,9 @@ class _Compiler:
         if strings.contains is not None:
             yield and_(present, _like(key, "%" + _like_literal(strings.contains) + "%"))
         if strings.starts_with is not None:
-            yield and_(present, *_prefix_range(key, strings.starts_with.casefold()))
+            # `key || ''` is the same text, but no index column: SQLite cannot range over it.
+            ranged = key.concat("") if field in self._unindexed_prefixes else key
+            yield and_(present, *prefix_range(ranged, strings.starts_with.casefold()))
         if strings.ends_with is not None:
             yield and_(present, _like(key, "%" + _like_literal(strings.ends_with)))
         if strings.is_null is not None:
@@ -314,21 +367,6 @@ def _like_literal(operand: str) -> str:
     for special in (_LIKE_ESCAPE, "%", "_"):
         folded = folded.replace(special, _LIKE_ESCAPE + special)
     return folded
-
-
-def _prefix_range(key: ColumnElement[str], prefix: str) -> list[ColumnElement[bool]]:
-    """key starts with prefix, as an index range: prefix <= key < successor(prefix).
-
-    Both backends compare these keys by code point, so every string with the prefix
-    lies in the range and nothing else does.
-    """
-    if not prefix:
-        return []
-    bounds = [key >= literal(prefix, Text)]
-    upper = _successor(prefix)
-    if upper is not None:
-        bounds.append(key < literal(upper, Text))
-    return bounds
 
 
 def _successor(prefix: str) -> str | None:

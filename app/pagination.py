@@ -12,6 +12,7 @@ backward). Crossing from one segment to the next, or an empty page, takes anothe
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -163,12 +164,10 @@ class _Walk:
                 return True
         return False
 
-    def _statements(
-        self, build: Callable[[_Shape, ColumnElement[bool]], list[Select[Any]]], shape: _Shape
-    ) -> list[Select[Any]]:
+    def _statements(self, build: _Builder, shape: _Shape) -> list[Select[Any]]:
         if self._condition is None:
             return _unfiltered(build, shape)
-        return build(shape, self._condition)
+        return _filtered(build, shape, self._condition)
 
     def _values(self, start: Position | None, limit: int) -> dict[str, object]:
         values = {**self._scope, "limit": limit}
@@ -207,11 +206,34 @@ def _in_null_group(start: Position | None) -> bool | None:
     return None if start is None else start.value is None
 
 
+_Builder = Callable[[_Shape, ColumnElement[bool]], list[Select[Any]]]
+
+
 @cache
-def _unfiltered(
-    build: Callable[[_Shape, ColumnElement[bool]], list[Select[Any]]], shape: _Shape
-) -> list[Select[Any]]:
+def _unfiltered(build: _Builder, shape: _Shape) -> list[Select[Any]]:
     return build(shape, true())
+
+
+# Statements on a filter's condition, by the condition object's identity: the filter
+# compiler hands out the same object for the same filter (app/filters.py). An entry
+# keeps its condition alive, so its id cannot be reused while the entry exists.
+_FILTERED_STATEMENTS = 512
+_filtered_cache: OrderedDict[tuple[_Builder, _Shape, int], tuple[object, list[Select[Any]]]] = (
+    OrderedDict()
+)
+
+
+def _filtered(build: _Builder, shape: _Shape, condition: ColumnElement[bool]) -> list[Select[Any]]:
+    key = (build, shape, id(condition))
+    entry = _filtered_cache.get(key)
+    if entry is not None and entry[0] is condition:
+        _filtered_cache.move_to_end(key)
+        return entry[1]
+    statements = build(shape, condition)
+    _filtered_cache[key] = (condition, statements)
+    if len(_filtered_cache) > _FILTERED_STATEMENTS:
+        _filtered_cache.popitem(last=False)
+    return statements
 
 
 def _read_statements(shape: _Shape, condition: ColumnElement[bool]) -> list[Select[Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
+from app import prefix_plans
 from tests import reference_model
 from tests.customer_rows import customer_row, insert_customers
 from tests.gateway import Gateway
@@ -141,3 +142,44 @@ async def test_email_eq_reads_the_email_index(gateway: Gateway, many: list[Any])
     steps = await plan(gateway, sql, parameters)
     assert_index_read(steps, "ix_customers_email", may_sort=True)
     assert not any("ix_customers_created" in step for step in steps)
+
+
+FILTERED = """query($orderBy: CustomerOrder, $filter: CustomerFilter) {
+  customers(first: 20, orderBy: $orderBy, filter: $filter) { nodes { id } }
+}"""
+
+
+async def filtered_page(
+    gateway: Gateway, order: dict[str, str], condition: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    """The ids of a filtered page, and the plan of the statement that read them."""
+    with recorded(gateway) as statements:
+        data = await gateway.data(FILTERED, {"orderBy": order, "filter": condition})
+    [(sql, parameters)] = [
+        (sql, parameters)
+        for sql, parameters in statements
+        if sql.startswith("SELECT customers.id, customers.live") and "ORDER BY" in sql
+    ]
+    ids = [node["id"] for node in data["customers"]["nodes"]]
+    return ids, await plan(gateway, sql, parameters)
+
+
+async def test_a_broad_prefix_in_another_order_walks_the_order_index(
+    gateway: Gateway, many: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(prefix_plans, "BROAD_PREFIX_ROWS", 100)
+    order = {"field": "CREATED_AT", "direction": "DESC"}
+    broad = {"name": {"startsWith": "NAME 1"}, "email": {"contains": "3"}}  # ~550 names
+    narrow = {"name": {"startsWith": "name 123"}, "email": {"contains": "3"}}  # ~11 names
+    for condition, index in ((broad, "ix_customers_created"), (narrow, "ix_customers_name_key")):
+        ids, steps = await filtered_page(gateway, order, condition)
+        expected = [
+            row["id"]
+            for row in reference_model.ordered(many, order)
+            if reference_model.matches(condition, row)
+        ][:20]
+        assert ids == expected
+        if gateway.engine.dialect.name == "sqlite":  # PostgreSQL weighs its statistics
+            assert_index_read(steps, index, may_sort=index != "ix_customers_created")
+            other = "ix_customers_name_key" if index == "ix_customers_created" else "created"
+            assert not any(other in step for step in steps), steps
