@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import idempotency
 from app.clock import now_ms
+from app.connections import connections
 from app.cursors import InvalidCursor, decode_cursor
 from app.errors import BadUserInput, UserError, UserErrorCode
 from app.filters import CustomerFilter, compile_filter
@@ -129,7 +130,7 @@ async def create_customer(
     values = {name: fields.get(name) for name in ("name", "email", "phone")}
     values["metadata"] = fields.get("metadata") or {}
     if idempotency_key is None:
-        async with engine.begin() as connection:
+        async with connections(engine).write() as connection:
             return MutationResult(await _insert_customer(connection, principal, values))
     try:
         customer = await idempotency.run_once(
@@ -157,7 +158,7 @@ async def update_customer(
 ) -> MutationResult:
     """Change the given fields (None clears them); updatedAt always moves forward."""
     changes, errors = clean_customer_fields(given)
-    async with engine.begin() as connection:
+    async with connections(engine).write() as connection:
         if errors:
             if await get_customer(connection, principal=principal, customer_id=customer_id) is None:
                 errors.insert(0, _not_found())
@@ -188,7 +189,7 @@ async def delete_customer(
     """Remove the customer for good and return it as it was."""
     if not is_customer_id(customer_id):
         return MutationResult(user_errors=[_not_found()])
-    async with engine.begin() as connection:
+    async with connections(engine).write() as connection:
         row = (
             await connection.execute(
                 delete(customers_table)

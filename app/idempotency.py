@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 from app.clock import now_ms
+from app.connections import connections
 from app.keys import Principal
 from app.models import CustomerRecord, IdempotencyRecord
 
@@ -46,7 +47,7 @@ async def run_once(
         records.c.key == key,
     )
     while True:
-        async with engine.begin() as connection:
+        async with connections(engine).write() as connection:
             now = now_ms()
             claimed = (
                 await connection.execute(

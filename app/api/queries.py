@@ -9,12 +9,13 @@ from app.api.context import Info
 from app.api.filter_inputs import CustomerFilter, to_filter
 from app.api.inputs import CustomerOrder, optional
 from app.api.types import Customer, CustomerConnection, Node
+from app.connections import connections
 from app.ordering import DEFAULT_ORDER
 
 
 async def _customer(info: Info, customer_id: str) -> Customer | None:
     context = info.context
-    async with context.engine.connect() as connection:
+    async with connections(context.engine).read() as connection:
         record = await customers.get_customer(
             connection, principal=context.principal, customer_id=customer_id
         )
@@ -32,7 +33,7 @@ class Query:
     @strawberry.field
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         context = info.context
-        async with context.engine.connect() as connection:
+        async with connections(context.engine).read() as connection:
             found = await customers.get_customers(
                 connection, principal=context.principal, customer_ids=ids
             )
@@ -67,7 +68,7 @@ class Query:
             last=optional(last),
             before=optional(before),
         )
-        async with context.engine.connect() as connection:
+        async with connections(context.engine).read() as connection:
             page = await customers.list_customers(
                 connection,
                 principal=context.principal,
@@ -77,7 +78,7 @@ class Query:
             )
 
         async def count() -> int:
-            async with context.engine.connect() as connection:
+            async with connections(context.engine).read() as connection:
                 return await customers.count_customers(
                     connection, principal=context.principal, customer_filter=customer_filter
                 )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -24,11 +22,11 @@ from graphql import (
 )
 from graphql.execution import VariableValues
 from graphql.pyutils import AwaitableOrValue, is_awaitable
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app import customers
 from app.api.context import GatewayContext
 from app.api.filter_inputs import to_filter
+from app.connections import connections
 from app.cursors import encode_cursor
 from app.errors import BadUserInput
 from app.fastpath.plan import (
@@ -110,47 +108,6 @@ async def _run(
     return await outcome if is_awaitable(outcome) else outcome  # type: ignore[return-value]
 
 
-class _Reader:
-    """Connections for reads: in autocommit mode on PostgreSQL, handed out in arrival order.
-
-    A read needs no transaction: under PostgreSQL's READ COMMITTED every statement takes
-    its own snapshot inside a transaction or not. Without BEGIN and ROLLBACK, a
-    PostgreSQL read costs one round trip instead of three. SQLite opens no transaction
-    for a read anyway, and switching aiosqlite's mode costs two thread crossings, so
-    SQLite reads use the engine as it is.
-
-    The pool lets a newcomer take a returned connection before a request that was
-    already waiting wakes up, so under load some requests wait many turns (p99 at 6-7x
-    p50 at 32 connections). A FIFO semaphore as wide as the pool queues them fairly.
-    """
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-        if engine.dialect.name == "postgresql":
-            self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        size = getattr(engine.pool, "size", None)
-        self._turns = asyncio.Semaphore(size()) if callable(size) else None
-
-    @asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        if self._turns is None:
-            async with self._engine.connect() as connection:
-                yield connection
-            return
-        async with self._turns, self._engine.connect() as connection:
-            yield connection
-
-
-def _reader(engine: AsyncEngine) -> _Reader:
-    reader = _readers.get(engine)
-    if reader is None:
-        reader = _readers[engine] = _Reader(engine)
-    return reader
-
-
-_readers: WeakKeyDictionary[AsyncEngine, _Reader] = WeakKeyDictionary()
-
-
 class _Family:
     """One operation of one document: its plans, one per value of the directive variables."""
 
@@ -226,7 +183,7 @@ async def _typename(_root: RootField, _context: GatewayContext, _variables: Vari
 
 async def _customer(root: RootField, context: GatewayContext, variables: VariableValues) -> Any:
     arguments = get_argument_values(root.field, root.node, variables)  # type: ignore[arg-type]
-    async with _reader(context.engine).connect() as connection:
+    async with connections(context.engine).read() as connection:
         record = await customers.get_customer(
             connection, principal=context.principal, customer_id=arguments["id"]
         )
@@ -236,7 +193,7 @@ async def _customer(root: RootField, context: GatewayContext, variables: Variabl
 
 async def _nodes(root: RootField, context: GatewayContext, variables: VariableValues) -> Any:
     arguments = get_argument_values(root.field, root.node, variables)  # type: ignore[arg-type]
-    async with _reader(context.engine).connect() as connection:
+    async with connections(context.engine).read() as connection:
         found = await customers.get_customers(
             connection, principal=context.principal, customer_ids=arguments["ids"]
         )
@@ -266,7 +223,7 @@ async def _customers(root: RootField, context: GatewayContext, variables: Variab
         last=arguments.get("last"),
         before=arguments.get("before"),
     )
-    async with _reader(context.engine).connect() as connection:
+    async with connections(context.engine).read() as connection:
         page = await customers.list_customers(
             connection,
             principal=context.principal,
@@ -278,7 +235,7 @@ async def _customers(root: RootField, context: GatewayContext, variables: Variab
     assert plan is not None
     total = None
     if plan.needs_total:
-        async with _reader(context.engine).connect() as connection:
+        async with connections(context.engine).read() as connection:
             total = await customers.count_customers(
                 connection, principal=context.principal, customer_filter=customer_filter
             )
