@@ -114,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
         "--without",
         default="",
         help="ablation: switch these optimisations off in the gateway (comma-separated: "
-        "fastpath,keycache,autocommit,sqlitepool,sqlitehops,orjson,cursors; see bench/launch.py)",
+        "fastpath,keycache,autocommit,fairqueue,sqlitewriter,sqlitepool,sqlitehops,orjson,"
+        "cursors,gc,prefixprobe,pingless; see bench/launch.py)",
     )
     parser.add_argument(
         "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)

@@ -28,10 +28,46 @@ def _no_keycache() -> None:
     keys.KEY_CACHE_SECONDS = 0.0
 
 
-def _no_autocommit_reads() -> None:
-    from app.fastpath import run
+def _connections_without(attribute: str, *, keep: Callable[[Any], Any] = lambda _e: None) -> None:
+    """Connections as built, then with one attribute replaced (None: the feature is off)."""
+    from app.connections import Connections
 
-    run._reader = lambda engine: engine
+    build = Connections.__init__
+
+    def patched(self: Any, engine: Any) -> None:
+        build(self, engine)
+        setattr(self, attribute, keep(engine))
+
+    Connections.__init__ = patched  # type: ignore[method-assign]
+
+
+def _no_gc_tuning() -> None:
+    import gc
+
+    gc.freeze = lambda: None
+    gc.set_threshold = lambda *_thresholds: None  # type: ignore[assignment]
+
+
+def _no_prefix_probe() -> None:
+    from app import customers
+
+    async def nothing_unindexed(*_arguments: Any) -> frozenset[str]:
+        return frozenset()
+
+    customers.unindexed_prefixes = nothing_unindexed  # type: ignore[assignment]
+
+
+def _pre_ping() -> None:
+    from app import db
+
+    create = db.create_async_engine
+
+    def with_pre_ping(url: Any, **options: Any) -> Any:
+        if url.get_backend_name() != "sqlite":
+            options["pool_pre_ping"] = True
+        return create(url, **options)
+
+    db.create_async_engine = with_pre_ping  # type: ignore[assignment]
 
 
 def _engine_options(drop: tuple[str, ...], *, sqlite_only: bool = False) -> None:
@@ -77,7 +113,12 @@ def _no_fast_cursors() -> None:
 ABLATIONS: dict[str, Callable[[], None]] = {
     "fastpath": _no_fastpath,
     "keycache": _no_keycache,
-    "autocommit": _no_autocommit_reads,
+    "autocommit": lambda: _connections_without("_reads", keep=lambda engine: engine),
+    "fairqueue": lambda: _connections_without("_turns"),
+    "sqlitewriter": lambda: _connections_without("_writer"),
+    "gc": _no_gc_tuning,
+    "prefixprobe": _no_prefix_probe,
+    "pingless": _pre_ping,
     "sqlitepool": lambda: _engine_options(("pool_size", "max_overflow"), sqlite_only=True),
     "sqlitehops": _no_sqlite_crossing_savings,
     "orjson": lambda: _engine_options(("json_deserializer",)),
