@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401 - registers the tables
+from app.db import HEAD_REVISION, MIGRATIONS_DIR
 from tests.gateway import Gateway
 
 
@@ -32,3 +37,34 @@ async def test_migrated_database_matches_the_models(gateway: Gateway) -> None:
     async with gateway.engine.connect() as connection:
         differences = await connection.run_sync(_differences)
     assert differences == []
+
+
+def test_head_revision_is_the_newest_migration() -> None:
+    scripts = ScriptDirectory(str(MIGRATIONS_DIR))
+    assert scripts.get_current_head() == HEAD_REVISION
+
+
+async def test_an_up_to_date_database_is_served_without_loading_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'customers.sqlite3'}"
+    check = (
+        "import asyncio, sys\n"
+        "from app.db import create_engine, migrate\n"
+        "from app.settings import Settings\n"
+        f"engine = create_engine(Settings(_env_file=None, database_url={url!r}))\n"
+        "asyncio.run(migrate(engine))\n"
+        "print('alembic' in sys.modules)\n"
+    )
+
+    def loaded_alembic() -> bool:
+        done = subprocess.run(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", check],
+            cwd=Path(__file__).parent.parent,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return done.stdout.strip() == "True"
+
+    assert loaded_alembic()  # a new database is migrated
+    assert not loaded_alembic()  # then found at the head
