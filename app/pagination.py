@@ -160,7 +160,8 @@ class _Walk:
         """Whether a match lies beyond `bound` (or at it, if inclusive) in this direction."""
         shape = _Shape(self._order, backward, _in_null_group(bound), inclusive)
         for statement in self._statements(_probe_statements, shape):
-            if (await self._connection.execute(statement, self._values(bound, 1))).first():
+            found = await self._connection.execute(statement, self._values(bound, 1))
+            if found.first() is not None:
                 return True
         return False
 

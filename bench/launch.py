@@ -44,8 +44,8 @@ def _connections_without(attribute: str, *, keep: Callable[[Any], Any] = lambda 
 def _no_gc_tuning() -> None:
     import gc
 
-    gc.freeze = lambda: None
-    gc.set_threshold = lambda *_thresholds: None  # type: ignore[assignment]
+    vars(gc)["freeze"] = lambda: None
+    vars(gc)["set_threshold"] = lambda *_thresholds: None
 
 
 def _no_prefix_probe() -> None:
@@ -54,46 +54,38 @@ def _no_prefix_probe() -> None:
     async def nothing_unindexed(*_arguments: Any) -> frozenset[str]:
         return frozenset()
 
-    customers.unindexed_prefixes = nothing_unindexed  # type: ignore[assignment]
+    vars(customers)["unindexed_prefixes"] = nothing_unindexed
 
 
-def _pre_ping() -> None:
+def _adjust_engine_options(adjust: Callable[[Any, dict[str, Any]], None]) -> None:
+    """Every engine the gateway creates gets its options changed by `adjust` first."""
     from app import db
 
-    create = db.create_async_engine
+    create = vars(db)["create_async_engine"]
 
-    def with_pre_ping(url: Any, **options: Any) -> Any:
-        if url.get_backend_name() != "sqlite":
-            options["pool_pre_ping"] = True
+    def adjusted(url: Any, **options: Any) -> Any:
+        adjust(url, options)
         return create(url, **options)
 
-    db.create_async_engine = with_pre_ping  # type: ignore[assignment]
+    vars(db)["create_async_engine"] = adjusted
 
 
-def _engine_options(drop: tuple[str, ...], *, sqlite_only: bool = False) -> None:
-    from app import db
+def _pre_ping(url: Any, options: dict[str, Any]) -> None:
+    if url.get_backend_name() != "sqlite":
+        options["pool_pre_ping"] = True
 
-    create = db.create_async_engine
 
-    def without(url: Any, **options: Any) -> Any:
+def _drop(*names: str, sqlite_only: bool = False) -> Callable[[Any, dict[str, Any]], None]:
+    def drop(url: Any, options: dict[str, Any]) -> None:
         if not sqlite_only or url.get_backend_name() == "sqlite":
-            for name in drop:
+            for name in names:
                 options.pop(name, None)
-        return create(url, **options)
 
-    db.create_async_engine = without  # type: ignore[assignment]
+    return drop
 
 
-def _no_sqlite_crossing_savings() -> None:
-    from app import db
-
-    create = db.create_async_engine
-
-    def plain_aiosqlite(url: Any, **options: Any) -> Any:
-        options.get("connect_args", {}).pop("async_creator_fn", None)
-        return create(url, **options)
-
-    db.create_async_engine = plain_aiosqlite  # type: ignore[assignment]
+def _plain_aiosqlite(_url: Any, options: dict[str, Any]) -> None:
+    options.get("connect_args", {}).pop("async_creator_fn", None)
 
 
 def _json_cursor(order: Any, position: Any) -> str:
@@ -107,7 +99,7 @@ def _no_fast_cursors() -> None:
     from app.fastpath import run
 
     for module in (cursors, types, run):
-        module.encode_cursor = _json_cursor  # type: ignore[attr-defined]
+        vars(module)["encode_cursor"] = _json_cursor
 
 
 ABLATIONS: dict[str, Callable[[], None]] = {
@@ -118,10 +110,12 @@ ABLATIONS: dict[str, Callable[[], None]] = {
     "sqlitewriter": lambda: _connections_without("_writer"),
     "gc": _no_gc_tuning,
     "prefixprobe": _no_prefix_probe,
-    "pingless": _pre_ping,
-    "sqlitepool": lambda: _engine_options(("pool_size", "max_overflow"), sqlite_only=True),
-    "sqlitehops": _no_sqlite_crossing_savings,
-    "orjson": lambda: _engine_options(("json_deserializer",)),
+    "pingless": lambda: _adjust_engine_options(_pre_ping),
+    "sqlitepool": lambda: _adjust_engine_options(
+        _drop("pool_size", "max_overflow", sqlite_only=True)
+    ),
+    "sqlitehops": lambda: _adjust_engine_options(_plain_aiosqlite),
+    "orjson": lambda: _adjust_engine_options(_drop("json_deserializer")),
     "cursors": _no_fast_cursors,
 }
 

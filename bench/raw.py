@@ -43,7 +43,7 @@ class Store:
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
                 await self.db.execute(f"PRAGMA {pragma}")
         else:
-            import asyncpg
+            import asyncpg  # type: ignore[import-untyped]
 
             self.db = await asyncpg.create_pool(
                 self.config["dsn"],

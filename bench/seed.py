@@ -118,7 +118,7 @@ class Database:
         values: dict[str, Any] = {"database_url": self.url}
         if self.schema:
             values["database_schema"] = self.schema
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     def environment(self) -> dict[str, str]:
         """The variables the gateway reads to use this database."""
@@ -142,7 +142,7 @@ async def prepare(backend: str, customers: int, *, data_dir: Path, postgres_url:
     values: dict[str, Any] = {"database_url": url}
     if schema:
         values["database_schema"] = schema
-    engine = create_engine(Settings(_env_file=None, **values))  # type: ignore[call-arg]
+    engine = create_engine(Settings(_env_file=None, **values))
     try:
         await migrate(engine)
         async with engine.begin() as connection:

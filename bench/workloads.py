@@ -6,6 +6,7 @@ raw handler produces cannot drift apart; the bench also compares their responses
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +63,7 @@ class Workload:
 
 
 def build(database: Database, names: list[str]) -> list[Workload]:
-    makers = {
+    makers: dict[str, Callable[[], list[Case]]] = {
         "page50": lambda: [_page_case("Page50", 50)],
         "page1000": lambda: [_page_case("Page1000", 1000)],
         "deep": lambda: [_page_case("Deep", 50, after=database.deep_cursor)],
@@ -158,7 +159,7 @@ def _burst_cases() -> list[Case]:
         else:
             parts.append(["items" if number % 5 == 1 else "nodes", "nodes", node_fields])
         parts.append(["pageInfo", "pageInfo", _fields(PAGE_INFO[: 1 + number % 4])])
-        spec = {
+        spec: dict[str, Any] = {
             "kind": "page",
             "root": "list" if number % 7 == 3 else "customers",
             "first": 5 + number * 3,
@@ -172,7 +173,7 @@ def _burst_cases() -> list[Case]:
 
 
 def _customer_case(customer_id: str) -> Case:
-    spec = {
+    spec: dict[str, Any] = {
         "kind": "customer",
         "root": "customer",
         "id": customer_id,
@@ -183,7 +184,7 @@ def _customer_case(customer_id: str) -> Case:
 
 
 def _create_case() -> Case:
-    spec = {
+    spec: dict[str, Any] = {
         "kind": "create",
         "root": "createCustomer",
         "input": CREATE_INPUT,
