@@ -37,7 +37,7 @@ async def unindexed_prefixes(
     broad = set()
     for field, prefix in index_prefixes(tree):
         key = STRING_FIELDS[field][1]
-        if field in broad or key is order.key_column or not prefix:
+        if field in broad or key is order.key_column:
             continue  # in the order's own index, the range is the walk
         in_range = (
             select(literal(1))

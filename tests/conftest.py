@@ -43,6 +43,14 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def only_postgres() -> str:
+    """The `backend` of a module whose tests need a database server: PostgreSQL, or a
+    skip where none is given (CI gives one, and requires PostgreSQL tests to pass)."""
+    if not POSTGRES_URL:
+        pytest.skip("needs GATEWAY_TEST_POSTGRES_URL (CI sets it and requires it)")
+    return "postgres"
+
+
 @pytest.fixture
 async def database(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     """Settings for a database nobody else uses: a new SQLite file or PostgreSQL schema."""

@@ -70,15 +70,21 @@ def recorded(gateway: Gateway) -> Iterator[list[tuple[str, Any]]]:
         event.remove(gateway.engine.sync_engine, "before_cursor_execute", record)
 
 
-async def page_statements(gateway: Gateway, **variables: Any) -> list[tuple[str, Any]]:
-    """The statements that read customers' rows for one `customers` page."""
+async def read_page(gateway: Gateway, **variables: Any) -> tuple[list[str], list[tuple[str, Any]]]:
+    """The ids on one `customers` page, and the statements that read its rows."""
     with recorded(gateway) as statements:
-        await gateway.data(PAGE, variables)
-    return [
+        data = await gateway.data(PAGE, variables)
+    ids = [node["id"] for node in data["customers"]["nodes"]]
+    return ids, [
         (sql, parameters)
         for sql, parameters in statements
         if sql.startswith("SELECT customers.id, customers.live") and "ORDER BY" in sql
     ]
+
+
+async def page_statements(gateway: Gateway, **variables: Any) -> list[tuple[str, Any]]:
+    """The statements that read customers' rows for one `customers` page."""
+    return (await read_page(gateway, **variables))[1]
 
 
 async def plan(gateway: Gateway, sql: str, parameters: Any) -> list[str]:
@@ -144,26 +150,6 @@ async def test_email_eq_reads_the_email_index(gateway: Gateway, many: list[Any])
     assert not any("ix_customers_created" in step for step in steps)
 
 
-FILTERED = """query($orderBy: CustomerOrder, $filter: CustomerFilter) {
-  customers(first: 20, orderBy: $orderBy, filter: $filter) { nodes { id } }
-}"""
-
-
-async def filtered_page(
-    gateway: Gateway, order: dict[str, str], condition: dict[str, Any]
-) -> tuple[list[str], list[str]]:
-    """The ids of a filtered page, and the plan of the statement that read them."""
-    with recorded(gateway) as statements:
-        data = await gateway.data(FILTERED, {"orderBy": order, "filter": condition})
-    [(sql, parameters)] = [
-        (sql, parameters)
-        for sql, parameters in statements
-        if sql.startswith("SELECT customers.id, customers.live") and "ORDER BY" in sql
-    ]
-    ids = [node["id"] for node in data["customers"]["nodes"]]
-    return ids, await plan(gateway, sql, parameters)
-
-
 async def test_a_broad_prefix_in_another_order_walks_the_order_index(
     gateway: Gateway, many: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +158,8 @@ async def test_a_broad_prefix_in_another_order_walks_the_order_index(
     broad = {"name": {"startsWith": "NAME 1"}, "email": {"contains": "3"}}  # ~550 names
     narrow = {"name": {"startsWith": "name 123"}, "email": {"contains": "3"}}  # ~11 names
     for condition, index in ((broad, "ix_customers_created"), (narrow, "ix_customers_name_key")):
-        ids, steps = await filtered_page(gateway, order, condition)
+        ids, [(sql, parameters)] = await read_page(gateway, orderBy=order, filter=condition)
+        steps = await plan(gateway, sql, parameters)
         expected = [
             row["id"]
             for row in reference_model.ordered(many, order)

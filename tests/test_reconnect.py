@@ -8,29 +8,24 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from tests.conftest import POSTGRES_URL, only_postgres
 from tests.gateway import Gateway
 
 PAGE = "{ customers(first: 5) { edges { node { id } } } }"
-CREATE = (
-    """mutation { createCustomer(input: {name: "Ada"}) { customer { id } userErrors { code } } }"""
-)
+CREATE = """mutation {
+  createCustomer(input: {name: "Ada"}) { customer { id } userErrors { code } }
+}"""
 
 
 @pytest.fixture
 def backend() -> str:
     """Only PostgreSQL: a SQLite file has no server that could close a connection."""
-    from tests.conftest import POSTGRES_URL
-
-    if not POSTGRES_URL:
-        pytest.skip("needs GATEWAY_TEST_POSTGRES_URL (CI sets it and requires it)")
-    return "postgres"
+    return only_postgres()
 
 
-async def test_requests_succeed_after_the_server_ends_every_pooled_connection(
+async def test_requests_succeed_after_the_server_ends_a_pooled_connection(
     gateway: Gateway,
 ) -> None:
-    from tests.conftest import POSTGRES_URL
-
     await gateway.data(PAGE)
     async with gateway.engine.connect() as connection:
         own_pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()

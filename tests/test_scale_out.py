@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.models import customers_table
+from tests.conftest import only_postgres
 from tests.processes import environment, free_port, run_cli, serving
 
 CREATE = """mutation($input: CreateCustomerInput!) {
@@ -22,11 +23,7 @@ CREATE = """mutation($input: CreateCustomerInput!) {
 @pytest.fixture
 def backend() -> str:
     """Only PostgreSQL: SQLite is one file on one machine."""
-    from tests.conftest import POSTGRES_URL
-
-    if not POSTGRES_URL:
-        pytest.skip("needs GATEWAY_TEST_POSTGRES_URL (CI sets it and requires it)")
-    return "postgres"
+    return only_postgres()
 
 
 async def post(session: aiohttp.ClientSession, url: str, key: str, variables: Any) -> Any:
