@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app import keys
-from app.db import check_connection, create_engine, migrate
+from app.accounts import keys
 from app.errors import StartupError
 from app.logs import configure_logging
 from app.settings import Settings
+from app.store.engine import check_connection, create_engine, migrate
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,8 +218,8 @@ async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
     return 0
 
 
-# Longer than SQLite's busy timeout (app/db.py): a cancelled statement that waits on a lock
-# gets its answer, and its transaction is rolled back, within this time.
+# Longer than SQLite's busy timeout (app/store/engine.py): a cancelled statement that
+# waits on a lock gets its answer, and its transaction is rolled back, within this time.
 _UNWIND_SECONDS = 35.0
 
 

@@ -17,20 +17,20 @@ from app import cli
 
 
 def _no_fastpath() -> None:
-    from app.fastpath import run
+    from app.api.fastpath import run
 
     run.ENABLED = False
 
 
 def _no_keycache() -> None:
-    from app import keys
+    from app.accounts import keys
 
     keys.KEY_CACHE_SECONDS = 0.0
 
 
 def _connections_without(attribute: str, *, keep: Callable[[Any], Any] = lambda _e: None) -> None:
     """Connections as built, then with one attribute replaced (None: the feature is off)."""
-    from app.connections import Connections
+    from app.store.connections import Connections
 
     build = Connections.__init__
 
@@ -49,17 +49,17 @@ def _no_gc_tuning() -> None:
 
 
 def _no_prefix_probe() -> None:
-    from app import customers
+    from app.customers import service
 
     async def nothing_unindexed(*_arguments: Any) -> frozenset[str]:
         return frozenset()
 
-    vars(customers)["unindexed_prefixes"] = nothing_unindexed
+    vars(service)["unindexed_prefixes"] = nothing_unindexed
 
 
 def _adjust_engine_options(adjust: Callable[[Any, dict[str, Any]], None]) -> None:
     """Every engine the gateway creates gets its options changed by `adjust` first."""
-    from app import db
+    from app.store import engine as db
 
     create = vars(db)["create_async_engine"]
 
@@ -94,9 +94,9 @@ def _json_cursor(order: Any, position: Any) -> str:
 
 
 def _no_fast_cursors() -> None:
-    from app import cursors
     from app.api import types
-    from app.fastpath import run
+    from app.api.fastpath import run
+    from app.customers import cursors
 
     for module in (cursors, types, run):
         vars(module)["encode_cursor"] = _json_cursor

@@ -10,14 +10,14 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app import keys
+from app.accounts import keys
 from app.clock import now_ms
-from app.cursors import encode_cursor
-from app.db import create_engine, migrate
+from app.customers.cursors import encode_cursor
+from app.customers.models import customers_table
+from app.customers.ordering import DEFAULT_ORDER, Position
 from app.ids import new_customer_id
-from app.models import customers_table
-from app.ordering import DEFAULT_ORDER, Position
 from app.settings import Settings
+from app.store.engine import create_engine, migrate
 
 READ_ACCOUNT = "bench"
 WRITE_ACCOUNT = "bench-writes"

@@ -2,7 +2,7 @@
 
     scripts/bench_pages [--count 1000000] [--sqlite PATH] [--postgres URL] [--schema bench]
 
-Calls the service layer (app.customers.list_customers / count_customers with an
+Calls the service layer (app.service.list_customers / count_customers with an
 app.filters tree) directly, without HTTP, so the numbers are the database work
 plus the Python around it. Each backend gets its own database (a SQLite file, a
 PostgreSQL schema) seeded by scripts/seed.py when it holds fewer customers than --count.
@@ -27,13 +27,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import seed
 
-from app import customers, filters, keys
-from app.cursors import encode_cursor
-from app.db import create_engine, migrate
-from app.models import customers_table
-from app.ordering import Order, OrderDirection, OrderField, Position
-from app.pagination import SCOPE, scope_values
+from app.accounts import keys
+from app.customers import filters, service
+from app.customers.cursors import encode_cursor
+from app.customers.models import customers_table
+from app.customers.ordering import Order, OrderDirection, OrderField, Position
+from app.customers.pagination import SCOPE, scope_values
 from app.settings import Settings
+from app.store.engine import create_engine, migrate
 
 ACCOUNT = "bench"
 DEPTHS = (0, 10_000, 500_000, 990_000)
@@ -116,10 +117,10 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
     ) -> Callable[[], Awaitable[Any]]:
         async def call() -> Any:
             async with engine.connect() as connection:
-                result = await customers.list_customers(
+                result = await service.list_customers(
                     connection,
                     principal=principal,
-                    page=customers.PageArguments(first=50, after=after),
+                    page=service.PageArguments(first=50, after=after),
                     order=order,
                     customer_filter=condition,
                 )
@@ -131,7 +132,7 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
     def total(condition: filters.CustomerFilter | None) -> Callable[[], Awaitable[int]]:
         async def call() -> int:
             async with engine.connect() as connection:
-                return await customers.count_customers(
+                return await service.count_customers(
                     connection, principal=principal, customer_filter=condition
                 )
 

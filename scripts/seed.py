@@ -25,12 +25,12 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tqdm import tqdm  # type: ignore[import-untyped]
 
-from app import keys
-from app.db import create_engine, migrate
+from app.accounts import keys
+from app.customers.models import EMAIL_MAX_LENGTH, PHONE_MAX_LENGTH, customers_table
+from app.customers.validation import PHONE_PATTERN
 from app.ids import new_customer_id
-from app.models import EMAIL_MAX_LENGTH, PHONE_MAX_LENGTH, customers_table
 from app.settings import Settings
-from app.validation import PHONE_PATTERN
+from app.store.engine import create_engine, migrate
 
 LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pl_PL", "sv_SE", "tr_TR"]
 POOL_SIZE = 4_000

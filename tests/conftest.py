@@ -19,10 +19,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from app import keys
+from app.accounts import keys
 from app.settings import Settings
 from app.web.app import create_app
-from app.web.keys import ENGINE
+from app.web.state import ENGINE
 from tests.gateway import Gateway
 
 # CI runs once on the submitted tree: fixed examples there, so a green run here is the

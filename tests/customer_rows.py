@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert
 
-from app import keys
+from app.accounts import keys
+from app.customers.models import customers_table
 from app.ids import new_customer_id
-from app.models import customers_table
 from tests.gateway import Gateway
 
 

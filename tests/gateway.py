@@ -9,8 +9,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import keys
-from app.models import customers_table
+from app.accounts import keys
+from app.customers.models import customers_table
 
 
 @dataclass

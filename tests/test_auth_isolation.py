@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import keys
+from app.accounts import keys
 from tests.gateway import Gateway
 
 CUSTOMER_QUERY = "query($id: ID!) { customer(id: $id) { id } }"

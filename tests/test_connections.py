@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from app.connections import connections
+from app.store.connections import connections
 from tests.gateway import Gateway
 
 

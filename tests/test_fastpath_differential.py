@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.fastpath import run as fastpath
+from app.api.fastpath import run as fastpath
 from tests.gateway import Gateway
 
 EXAMPLES = 60

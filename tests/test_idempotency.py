@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 
 from app.clock import now_ms
-from app.idempotency import RETENTION_MS, records
+from app.customers.idempotency import RETENTION_MS, records
 from tests.gateway import Gateway
 
 CREATE = """mutation($input: CreateCustomerInput!) {

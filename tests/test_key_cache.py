@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import update
 
-from app import keys
+from app.accounts import keys
 from app.web.app import create_app
 from tests.conftest import make_settings
 from tests.gateway import Gateway

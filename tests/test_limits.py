@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from app import customers
+from app.customers import service
 from app.settings import Settings
 from tests.gateway import Gateway
 
@@ -203,7 +203,7 @@ async def test_request_time_limit_stops_the_work_and_frees_the_connection(
         await asyncio.sleep(30)
         finished.set()
 
-    monkeypatch.setattr(customers, "list_customers", slow)
+    monkeypatch.setattr(service, "list_customers", slow)
     started = time.monotonic()
     status, body = await gateway.post("{ customers { nodes { id } } }")
     elapsed = time.monotonic() - started
@@ -234,7 +234,7 @@ class TestStatementTimeout:
         async def runaway(connection: Any, **_kwargs: Any) -> None:
             await connection.execute(text("SELECT pg_sleep(5)"))
 
-        monkeypatch.setattr(customers, "list_customers", runaway)
+        monkeypatch.setattr(service, "list_customers", runaway)
         started = time.monotonic()
         response = await gateway.client.post(
             "/graphql",

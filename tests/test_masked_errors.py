@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from app import customers
+from app.customers import service
 from tests.gateway import Gateway
 
 
@@ -16,7 +16,7 @@ async def test_unexpected_resolver_failure_is_masked(
     async def explode(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("SELECT secret FROM customers -- /srv/app/customers.py")
 
-    monkeypatch.setattr(customers, "get_customer", explode)
+    monkeypatch.setattr(service, "get_customer", explode)
     with caplog.at_level(logging.ERROR, logger="app.errors"):
         response = await gateway.client.post(
             "/graphql",

@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the tables app/models.py describes."""
+"""The Alembic migrations build exactly the tables app/customers/models.py describes."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401 - registers the tables
-from app.db import HEAD_REVISION, MIGRATIONS_DIR
+import app.customers.models  # noqa: F401 - registers the tables
+from app.store.engine import HEAD_REVISION, MIGRATIONS_DIR
 from tests.gateway import Gateway
 
 
@@ -48,7 +48,7 @@ async def test_an_up_to_date_database_is_served_without_loading_alembic(tmp_path
     url = f"sqlite+aiosqlite:///{tmp_path / 'customers.sqlite3'}"
     check = (
         "import asyncio, sys\n"
-        "from app.db import create_engine, migrate\n"
+        "from app.store.engine import create_engine, migrate\n"
         "from app.settings import Settings\n"
         f"engine = create_engine(Settings(_env_file=None, database_url={url!r}))\n"
         "asyncio.run(migrate(engine))\n"

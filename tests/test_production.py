@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app import customers
+from app.customers import service
 from tests.gateway import Gateway
 from tests.processes import assert_one_clear_line, environment, free_port, run_cli, serving
 
@@ -30,7 +30,7 @@ async def internal_error(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> d
     async def explode(*_args: object, **_kwargs: object) -> None:
         raise ZeroDivisionError("/srv/secret/path.py SELECT 1")
 
-    monkeypatch.setattr(customers, "get_customer", explode)
+    monkeypatch.setattr(service, "get_customer", explode)
     _, body = await gateway.post('{ customer(id: "cus_0000000000000000000000") { id } }')
     [error] = body["errors"]
     assert error["message"] == "Internal server error"

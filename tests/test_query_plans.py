@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from app import prefix_plans
+from app.customers import prefix_plans
 from tests import reference_model
 from tests.customer_rows import customer_row, insert_customers
 from tests.gateway import Gateway

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.models import customers_table
+from app.customers.models import customers_table
 from tests.conftest import only_postgres
 from tests.processes import environment, free_port, run_cli, serving
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.types import Info as StrawberryInfo
 
-from app.keys import Principal
+from app.accounts.keys import Principal
 
 
 @dataclass(frozen=True, slots=True)

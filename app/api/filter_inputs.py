@@ -7,8 +7,8 @@ from typing import TypeVar
 
 import strawberry
 
-from app import filters
 from app.api.scalars import EpochMillis
+from app.customers import filters
 from app.errors import BadUserInput
 
 T = TypeVar("T")

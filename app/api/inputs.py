@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from app.api.scalars import JSON
-from app.ordering import Order, OrderDirection, OrderField
+from app.customers.ordering import Order, OrderDirection, OrderField
 
 T = TypeVar("T")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from app import customers
 from app.api.context import Info
 from app.api.inputs import (
     CreateCustomerInput,
@@ -21,6 +20,7 @@ from app.api.types import (
     UpdateCustomerPayload,
     UserError,
 )
+from app.customers import service
 
 
 @strawberry.type
@@ -30,7 +30,7 @@ class Mutation:
         self, info: Info, input: CreateCustomerInput
     ) -> CreateCustomerPayload:
         context = info.context
-        result = await customers.create_customer(
+        result = await service.create_customer(
             context.engine,
             principal=context.principal,
             given=given_fields(input),
@@ -49,7 +49,7 @@ class Mutation:
         self, info: Info, input: UpdateCustomerInput
     ) -> UpdateCustomerPayload:
         context = info.context
-        result = await customers.update_customer(
+        result = await service.update_customer(
             context.engine,
             principal=context.principal,
             customer_id=input.id,
@@ -66,7 +66,7 @@ class Mutation:
         self, info: Info, input: DeleteCustomerInput
     ) -> DeleteCustomerPayload:
         context = info.context
-        result = await customers.delete_customer(
+        result = await service.delete_customer(
             context.engine, principal=context.principal, customer_id=input.id
         )
         record = result.customer

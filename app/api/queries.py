@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import strawberry
 
-from app import customers
 from app.api.context import Info
 from app.api.filter_inputs import CustomerFilter, to_filter
 from app.api.inputs import CustomerOrder, optional
 from app.api.types import Customer, CustomerConnection, Node
-from app.connections import connections
-from app.ordering import DEFAULT_ORDER
+from app.customers import service
+from app.customers.ordering import DEFAULT_ORDER
+from app.store.connections import connections
 
 
 async def _customer(info: Info, customer_id: str) -> Customer | None:
     context = info.context
     async with connections(context.engine).read() as connection:
-        record = await customers.get_customer(
+        record = await service.get_customer(
             connection, principal=context.principal, customer_id=customer_id
         )
     return Customer.from_record(record) if record else None
@@ -34,7 +34,7 @@ class Query:
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         context = info.context
         async with connections(context.engine).read() as connection:
-            found = await customers.get_customers(
+            found = await service.get_customers(
                 connection, principal=context.principal, customer_ids=ids
             )
         return [Customer.from_record(record) if record else None for record in found]
@@ -62,14 +62,14 @@ class Query:
         context = info.context
         order = order_by.to_order() if order_by else DEFAULT_ORDER
         customer_filter = to_filter(filter) if filter else None
-        page_arguments = customers.PageArguments(
+        page_arguments = service.PageArguments(
             first=optional(first),
             after=optional(after),
             last=optional(last),
             before=optional(before),
         )
         async with connections(context.engine).read() as connection:
-            page = await customers.list_customers(
+            page = await service.list_customers(
                 connection,
                 principal=context.principal,
                 page=page_arguments,
@@ -79,7 +79,7 @@ class Query:
 
         async def count() -> int:
             async with connections(context.engine).read() as connection:
-                return await customers.count_customers(
+                return await service.count_customers(
                     connection, principal=context.principal, customer_filter=customer_filter
                 )
 

@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable
 import strawberry
 
 from app.api.scalars import JSON, EpochMillis
-from app.cursors import encode_cursor
+from app.customers.cursors import encode_cursor
+from app.customers.models import CustomerRecord
+from app.customers.ordering import DEFAULT_ORDER, Order, position_of
+from app.customers.pagination import Page
 from app.errors import UserError as UserErrorRecord
 from app.errors import UserErrorCode
-from app.models import CustomerRecord
-from app.ordering import DEFAULT_ORDER, Order, position_of
-from app.pagination import Page
 
 strawberry.enum(UserErrorCode, name="UserErrorCode")
 

@@ -8,15 +8,15 @@ from aiohttp import web
 from graphql import NoSchemaIntrospectionCustomRule, specified_rules
 
 from app.api.schema import build_schema
-from app.db import create_engine, migrate
 from app.settings import Settings
+from app.store.engine import create_engine, migrate
 from app.web import cors, graphiql
 from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
-from app.web.keys import DOCUMENTS, ENGINE, SCHEMA, SETTINGS
 from app.web.limits import Limits
 from app.web.middleware import request_context
+from app.web.state import DOCUMENTS, ENGINE, SCHEMA, SETTINGS
 
 
 def create_app(settings: Settings) -> web.Application:

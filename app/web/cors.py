@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from app.settings import Settings
-from app.web.keys import SETTINGS
+from app.web.state import SETTINGS
 
 ALLOW_METHODS = "GET, POST"
 ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"

@@ -11,11 +11,11 @@ from aiohttp import web
 from graphql import ExecutionResult, OperationDefinitionNode, OperationType
 from graphql.pyutils import is_awaitable
 
-from app import fastpath, keys
+from app.accounts import keys
+from app.api import fastpath
 from app.api.context import GatewayContext
 from app.web import graphiql, limits
 from app.web.errors import document_error, execution_error, request_error
-from app.web.keys import DOCUMENTS, ENGINE, LOG_FIELDS, REQUEST_ID, SCHEMA, SETTINGS
 from app.web.params import (
     GRAPHQL_RESPONSE_JSON,
     GraphQLParams,
@@ -23,6 +23,7 @@ from app.web.params import (
     read_params,
     response_media_type,
 )
+from app.web.state import DOCUMENTS, ENGINE, LOG_FIELDS, REQUEST_ID, SCHEMA, SETTINGS
 
 BEARER = "bearer "
 ALLOWED_METHODS = ("GET", "POST")
@@ -65,7 +66,7 @@ async def _authenticate(request: web.Request) -> keys.Principal:
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith(BEARER):
         raise _unauthenticated("Send your API key as 'Authorization: Bearer sk_test_…'.")
-    # Remembered for 5 s in this process; revoking here forgets it at once (app/keys.py).
+    # Remembered for 5 s in this process; revoking here forgets it at once (app/accounts/keys.py).
     secret = header[len(BEARER) :].strip()
     principal = await keys.authenticate_cached(request.app[ENGINE], secret=secret)
     if principal is None:

@@ -7,8 +7,8 @@ import logging
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import check_connection
-from app.web.keys import ENGINE
+from app.store.engine import check_connection
+from app.web.state import ENGINE
 
 log = logging.getLogger("app.health")
 

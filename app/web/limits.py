@@ -33,7 +33,7 @@ from graphql import (
     get_named_type,
 )
 
-from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.customers.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.settings import Settings
 
 CODE = "QUERY_TOO_COMPLEX"

@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app.web.keys import LOG_FIELDS, REQUEST_ID
+from app.web.state import LOG_FIELDS, REQUEST_ID
 
 access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")

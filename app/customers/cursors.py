@@ -13,8 +13,8 @@ import json
 
 import orjson
 
+from app.customers.ordering import Order, OrderField, Position
 from app.ids import is_customer_id
-from app.ordering import Order, OrderField, Position
 
 _MAX_CURSOR_LENGTH = 4_096
 _MAX_MILLIS = 2**53

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection that app.db.migrate hands in."""
+"""Alembic environment: runs on the connection that app.store.engine.migrate hands in."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import app.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import app.customers.models  # noqa: F401 - registers the tables on SQLModel.metadata
 
 connection: Connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata)

@@ -1,4 +1,4 @@
-"""The tables. Alembic migrations (app/migrations) create them; this module describes them.
+"""The tables. Alembic migrations (app/store/migrations) create them; this module describes them.
 
 Customer limits live here too, beside the fields they constrain.
 """

@@ -12,8 +12,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from app.errors import UserError, UserErrorCode
-from app.models import (
+from app.customers.models import (
     EMAIL_MAX_LENGTH,
     IDEMPOTENCY_KEY_MAX_LENGTH,
     METADATA_KEY_MAX_LENGTH,
@@ -22,6 +21,7 @@ from app.models import (
     NAME_MAX_LENGTH,
     PHONE_MAX_LENGTH,
 )
+from app.errors import UserError, UserErrorCode
 
 PHONE_PATTERN = re.compile(
     r"^(?=[^0-9]*[0-9])[0-9 +().\-]+(?:\s*(?:ext\.?|x)\s*[0-9]+)?\Z", re.IGNORECASE

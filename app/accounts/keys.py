@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
 from app.clock import now_ms
+from app.customers.models import Account, ApiKey
 from app.ids import random_base62
-from app.models import Account, ApiKey
 
 accounts = SQLModel.metadata.tables[Account.__tablename__]
 api_keys = SQLModel.metadata.tables[ApiKey.__tablename__]

@@ -20,6 +20,6 @@ tests/test_fastpath_differential.py compares both paths on generated documents.
 
 from __future__ import annotations
 
-from app.fastpath.run import execute
+from app.api.fastpath.run import execute
 
 __all__ = ["execute"]

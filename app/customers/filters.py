@@ -33,8 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from app.customers.models import customers_table
 from app.errors import BadUserInput
-from app.models import customers_table
 
 MAX_DEPTH = 10
 MAX_CONDITIONS = 200
@@ -131,7 +131,7 @@ def compile_filter(
     """Check the rules, then build the condition for `dialect` ("sqlite" or "postgresql").
 
     `startsWith` on the fields named in `unindexed_prefixes` is written so that no index
-    can serve it (see app/prefix_plans.py); the rows it matches are the same.
+    can serve it (see app/customers/prefix_plans.py); the rows it matches are the same.
 
     An equal tree gets the same condition object back (a tree that broke a rule raised
     and was not remembered), so the statements built on it are found cached as well:

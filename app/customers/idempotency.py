@@ -18,10 +18,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import SQLModel
 
+from app.accounts.keys import Principal
 from app.clock import now_ms
-from app.connections import connections
-from app.keys import Principal
-from app.models import CustomerRecord, IdempotencyRecord
+from app.customers.models import CustomerRecord, IdempotencyRecord
+from app.store.connections import connections
 
 RETENTION_MS = 24 * 60 * 60 * 1000
 records = SQLModel.metadata.tables[IdempotencyRecord.__tablename__]

@@ -32,7 +32,7 @@ from graphql import (
 )
 from graphql.execution import VariableValues
 
-from app.models import CustomerRecord
+from app.customers.models import CustomerRecord
 
 TYPENAME = "__typename"
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement
 
-from app.models import CustomerRecord, customers_table
+from app.customers.models import CustomerRecord, customers_table
 
 
 class OrderField(Enum):

@@ -23,13 +23,8 @@ from graphql import (
 from graphql.execution import VariableValues
 from graphql.pyutils import AwaitableOrValue, is_awaitable
 
-from app import customers
 from app.api.context import GatewayContext
-from app.api.filter_inputs import to_filter
-from app.connections import connections
-from app.cursors import encode_cursor
-from app.errors import BadUserInput
-from app.fastpath.plan import (
+from app.api.fastpath.plan import (
     TYPENAME,
     ConnectionPlan,
     EdgePlan,
@@ -38,9 +33,14 @@ from app.fastpath.plan import (
     directive_variables,
     plan_operation,
 )
-from app.models import CustomerRecord
-from app.ordering import DEFAULT_ORDER, Order, position_of
-from app.pagination import Page
+from app.api.filter_inputs import to_filter
+from app.customers import service
+from app.customers.cursors import encode_cursor
+from app.customers.models import CustomerRecord
+from app.customers.ordering import DEFAULT_ORDER, Order, position_of
+from app.customers.pagination import Page
+from app.errors import BadUserInput
+from app.store.connections import connections
 
 # Tests switch this off to get graphql-core's answer to the same request.
 ENABLED = True
@@ -184,7 +184,7 @@ async def _typename(_root: RootField, _context: GatewayContext, _variables: Vari
 async def _customer(root: RootField, context: GatewayContext, variables: VariableValues) -> Any:
     arguments = get_argument_values(root.field, root.node, variables)  # type: ignore[arg-type]
     async with connections(context.engine).read() as connection:
-        record = await customers.get_customer(
+        record = await service.get_customer(
             connection, principal=context.principal, customer_id=arguments["id"]
         )
     assert root.customer is not None
@@ -194,7 +194,7 @@ async def _customer(root: RootField, context: GatewayContext, variables: Variabl
 async def _nodes(root: RootField, context: GatewayContext, variables: VariableValues) -> Any:
     arguments = get_argument_values(root.field, root.node, variables)  # type: ignore[arg-type]
     async with connections(context.engine).read() as connection:
-        found = await customers.get_customers(
+        found = await service.get_customers(
             connection, principal=context.principal, customer_ids=arguments["ids"]
         )
     serialize = root.customer
@@ -217,14 +217,14 @@ async def _customers(root: RootField, context: GatewayContext, variables: Variab
         if given_filter is not None
         else None
     )
-    page_arguments = customers.PageArguments(
+    page_arguments = service.PageArguments(
         first=arguments.get("first"),
         after=arguments.get("after"),
         last=arguments.get("last"),
         before=arguments.get("before"),
     )
     async with connections(context.engine).read() as connection:
-        page = await customers.list_customers(
+        page = await service.list_customers(
             connection,
             principal=context.principal,
             page=page_arguments,
@@ -236,7 +236,7 @@ async def _customers(root: RootField, context: GatewayContext, variables: Variab
     total = None
     if plan.needs_total:
         async with connections(context.engine).read() as connection:
-            total = await customers.count_customers(
+            total = await service.count_customers(
                 connection, principal=context.principal, customer_filter=customer_filter
             )
     return _connection(plan, page, order, total)

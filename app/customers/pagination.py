@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.keys import Principal
-from app.models import CustomerRecord, customer_columns, customers_table
-from app.ordering import Order, Position, compare, position_of
+from app.accounts.keys import Principal
+from app.customers.models import CustomerRecord, customer_columns, customers_table
+from app.customers.ordering import Order, Position, compare, position_of
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000
@@ -216,7 +216,7 @@ def _unfiltered(build: _Builder, shape: _Shape) -> list[Select[Any]]:
 
 
 # Statements on a filter's condition, by the condition object's identity: the filter
-# compiler hands out the same object for the same filter (app/filters.py). An entry
+# compiler hands out the same object for the same filter (app/customers/filters.py). An entry
 # keeps its condition alive, so its id cannot be reused while the entry exists.
 _FILTERED_STATEMENTS = 512
 _filtered_cache: OrderedDict[tuple[_Builder, _Shape, int], tuple[object, list[Select[Any]]]] = (

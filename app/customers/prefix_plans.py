@@ -19,11 +19,11 @@ from __future__ import annotations
 from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.filters import STRING_FIELDS, CustomerFilter, index_prefixes, prefix_range
-from app.keys import Principal
-from app.models import customers_table
-from app.ordering import Order
-from app.pagination import SCOPE, scope_values
+from app.accounts.keys import Principal
+from app.customers.filters import STRING_FIELDS, CustomerFilter, index_prefixes, prefix_range
+from app.customers.models import customers_table
+from app.customers.ordering import Order
+from app.customers.pagination import SCOPE, scope_values
 
 BROAD_PREFIX_ROWS = 1_000
 

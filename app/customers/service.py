@@ -9,19 +9,19 @@ from typing import Any
 from sqlalchemy import ColumnElement, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app import idempotency
+from app.accounts.keys import Principal
 from app.clock import now_ms
-from app.connections import connections
-from app.cursors import InvalidCursor, decode_cursor
+from app.customers import idempotency
+from app.customers.cursors import InvalidCursor, decode_cursor
+from app.customers.filters import CustomerFilter, compile_filter
+from app.customers.models import CustomerRecord, customer_columns, customers_table
+from app.customers.ordering import DEFAULT_ORDER, Order, Position, casefold_key, position_of
+from app.customers.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, scope_values
+from app.customers.prefix_plans import unindexed_prefixes
+from app.customers.validation import check_idempotency_key, clean_customer_fields
 from app.errors import BadUserInput, UserError, UserErrorCode
-from app.filters import CustomerFilter, compile_filter
 from app.ids import is_customer_id, new_customer_id
-from app.keys import Principal
-from app.models import CustomerRecord, customer_columns, customers_table
-from app.ordering import DEFAULT_ORDER, Order, Position, casefold_key, position_of
-from app.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, scope_values
-from app.prefix_plans import unindexed_prefixes
-from app.validation import check_idempotency_key, clean_customer_fields
+from app.store.connections import connections
 
 MAX_LOOKUP_IDS = 1_000
 _c = customers_table.c

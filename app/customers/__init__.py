@@ -1,0 +1,1 @@
+"""The customer: its model, rules, filters, order, cursors and pages (all SQL)."""

@@ -1,0 +1,1 @@
+"""Storage plumbing: engine lifecycle, connections, migrations."""
