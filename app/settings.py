@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     max_operations: int = Field(default=10, ge=1)
     max_node_budget: int = Field(default=50_000, ge=1)
 
+    # Plans the hot query shapes instead of resolving field by field (app/api/fastpath);
+    # off sends every document through graphql-core, with the same answers.
+    fast_path: bool = True
+
     introspection: bool | None = None
     graphiql: bool | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

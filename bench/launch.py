@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -17,28 +18,31 @@ from app import cli
 
 
 def _no_fastpath() -> None:
-    from app.api.fastpath import run
-
-    run.ENABLED = False
+    os.environ["FAST_PATH"] = "false"
 
 
 def _no_keycache() -> None:
-    from app.accounts import keys
+    from app.accounts.keys import KeyCache
 
-    keys.KEY_CACHE_SECONDS = 0.0
+    remember = KeyCache.__init__
+
+    def forgetful(self: Any, seconds: float = 0.0, size: int = 1) -> None:
+        remember(self, 0.0, size)
+
+    KeyCache.__init__ = forgetful  # type: ignore[method-assign]
 
 
 def _connections_without(attribute: str, *, keep: Callable[[Any], Any] = lambda _e: None) -> None:
-    """Connections as built, then with one attribute replaced (None: the feature is off)."""
-    from app.store.connections import Connections
+    """The store as built, then with one attribute replaced (None: the feature is off)."""
+    from app.store.store import Store
 
-    build = Connections.__init__
+    build = Store.__init__
 
     def patched(self: Any, engine: Any) -> None:
         build(self, engine)
         setattr(self, attribute, keep(engine))
 
-    Connections.__init__ = patched  # type: ignore[method-assign]
+    Store.__init__ = patched  # type: ignore[method-assign]
 
 
 def _no_gc_tuning() -> None:

@@ -35,6 +35,7 @@ from app.customers.ordering import Order, OrderDirection, OrderField, Position
 from app.customers.pagination import SCOPE, scope_values
 from app.settings import Settings
 from app.store.engine import create_engine, migrate
+from app.store.store import Store
 
 ACCOUNT = "bench"
 DEPTHS = (0, 10_000, 500_000, 990_000)
@@ -110,20 +111,20 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> float:
 
 async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
     engine, principal = await prepare(settings, count)
+    store = Store(engine)
     results: dict[str, float] = {}
 
     def page(
         order: Order, after: str | None = None, condition: filters.CustomerFilter | None = None
     ) -> Callable[[], Awaitable[Any]]:
         async def call() -> Any:
-            async with engine.connect() as connection:
-                result = await service.list_customers(
-                    connection,
-                    principal=principal,
-                    page=service.PageArguments(first=50, after=after),
-                    order=order,
-                    customer_filter=condition,
-                )
+            result = await service.list_customers(
+                store,
+                principal=principal,
+                page=service.PageArguments(first=50, after=after),
+                order=order,
+                customer_filter=condition,
+            )
             assert len(result.customers) == 50 or condition is not None
             return result
 
@@ -131,10 +132,9 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
 
     def total(condition: filters.CustomerFilter | None) -> Callable[[], Awaitable[int]]:
         async def call() -> int:
-            async with engine.connect() as connection:
-                return await service.count_customers(
-                    connection, principal=principal, customer_filter=condition
-                )
+            return await service.count_customers(
+                store, principal=principal, customer_filter=condition
+            )
 
         return call
 

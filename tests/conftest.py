@@ -17,12 +17,12 @@ import hypothesis
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.accounts import keys
 from app.settings import Settings
 from app.web.app import create_app
-from app.web.state import ENGINE
+from app.web.state import KEY_CACHE, STORE
 from tests.gateway import Gateway
 
 # CI runs once on the submitted tree: fixed examples there, so a green run here is the
@@ -87,10 +87,12 @@ async def gateway(
     client = TestClient(TestServer(create_app(settings)))
     try:
         await client.start_server()
-        engine: AsyncEngine = client.app[ENGINE]
-        async with engine.begin() as connection:
+        store = client.app[STORE]
+        async with store.engine.begin() as connection:
             minted = await keys.mint_key(connection, account_name="acme", live=False)
-        yield Gateway(client=client, engine=engine, key=minted.secret)
+        yield Gateway(
+            client=client, store=store, key_cache=client.app[KEY_CACHE], key=minted.secret
+        )
     finally:
         await client.close()
 

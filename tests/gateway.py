@@ -10,14 +10,21 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.accounts import keys
+from app.accounts.keys import KeyCache
 from app.customers.models import customers_table
+from app.store.store import Store
 
 
 @dataclass
 class Gateway:
     client: TestClient  # type: ignore[type-arg]
-    engine: AsyncEngine
+    store: Store
+    key_cache: KeyCache
     key: str
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.store.engine
 
     async def post(
         self,

@@ -43,8 +43,9 @@ async def test_revoked_key_is_401(gateway: Gateway) -> None:
     secret = minted.secret
     assert (await gateway.post("{ customers { totalCount } }", key=secret))[0] == 200
     async with gateway.engine.begin() as connection:
-        assert await keys.revoke_key(connection, key_id=minted.key_id)
-        assert not await keys.revoke_key(connection, key_id=minted.key_id)
+        cache = gateway.key_cache
+        assert await keys.revoke_key(connection, key_id=minted.key_id, cache=cache)
+        assert not await keys.revoke_key(connection, key_id=minted.key_id, cache=cache)
     status, body = await gateway.post("{ customers { totalCount } }", key=secret)
     assert status == 401
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -7,14 +7,13 @@ import asyncio
 
 from sqlalchemy import text
 
-from app.store.connections import connections
 from tests.gateway import Gateway
 
 
 async def test_write_transactions_overlap_only_where_the_database_allows(
     gateway: Gateway,
 ) -> None:
-    pool = connections(gateway.engine)
+    pool = gateway.store
     inside = most = 0
 
     async def write() -> None:
@@ -34,7 +33,7 @@ async def test_write_transactions_overlap_only_where_the_database_allows(
 
 
 async def test_a_read_does_not_wait_for_an_open_write(gateway: Gateway) -> None:
-    pool = connections(gateway.engine)
+    pool = gateway.store
     async with pool.write() as writing:
         await writing.execute(text("UPDATE accounts SET name = name"))
         async with asyncio.timeout(5):
@@ -44,7 +43,7 @@ async def test_a_read_does_not_wait_for_an_open_write(gateway: Gateway) -> None:
 
 
 async def test_a_failed_write_rolls_back_and_frees_the_writer(gateway: Gateway) -> None:
-    pool = connections(gateway.engine)
+    pool = gateway.store
     try:
         async with pool.write() as connection:
             await connection.execute(text("UPDATE accounts SET name = name || '!'"))

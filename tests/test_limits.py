@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from app.customers import service
 from app.settings import Settings
+from app.store.store import Store
 from tests.gateway import Gateway
 
 DEFAULTS = Settings(_env_file=None)
@@ -198,9 +199,10 @@ async def test_request_time_limit_stops_the_work_and_frees_the_connection(
 ) -> None:
     finished = asyncio.Event()
 
-    async def slow(connection: Any, **_kwargs: Any) -> None:
-        await connection.execute(text("SELECT 1"))  # holds a pooled connection while asleep
-        await asyncio.sleep(30)
+    async def slow(store: Store, **_kwargs: Any) -> None:
+        async with store.read() as connection:  # holds a pooled connection while asleep
+            await connection.execute(text("SELECT 1"))
+            await asyncio.sleep(30)
         finished.set()
 
     monkeypatch.setattr(service, "list_customers", slow)
@@ -231,8 +233,9 @@ class TestStatementTimeout:
         if backend != "postgres":
             pytest.skip("statement_timeout is a PostgreSQL setting")
 
-        async def runaway(connection: Any, **_kwargs: Any) -> None:
-            await connection.execute(text("SELECT pg_sleep(5)"))
+        async def runaway(store: Store, **_kwargs: Any) -> None:
+            async with store.read() as connection:
+                await connection.execute(text("SELECT pg_sleep(5)"))
 
         monkeypatch.setattr(service, "list_customers", runaway)
         started = time.monotonic()

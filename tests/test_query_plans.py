@@ -7,6 +7,7 @@ asks the database for the plan of that exact statement with its parameters
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +49,7 @@ async def many(gateway: Gateway) -> list[dict[str, Any]]:
     await insert_customers(gateway, rows)
     other = await gateway.mint_key("other-account")
     await insert_customers(
-        Gateway(client=gateway.client, engine=gateway.engine, key=other),
+        dataclasses.replace(gateway, key=other),
         [customer_row(BASE + i, name=f"Other {i}") for i in range(COUNT)],
     )
     async with gateway.engine.begin() as connection:

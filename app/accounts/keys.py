@@ -4,12 +4,11 @@ A key is shown once when minted; only its SHA-256 is stored. Keys carry 190 rand
 bits, so a plain hash is enough: there is nothing to brute-force that a slow hash
 would protect.
 
-`authenticate_cached` remembers an active key for KEY_CACHE_SECONDS (5 s) in this
-process, one memory per engine (so per database), so a busy client costs no key lookup
-per request. Revoking a key through an engine (`revoke_key`) forgets it at once; a
-revocation made elsewhere (the CLI, another replica) takes effect here within those
-5 seconds. Unknown keys are never remembered,
-so a newly minted key works at once.
+`authenticate_cached` remembers an active key for KEY_CACHE_SECONDS (5 s) in a
+`KeyCache`, one per application (so per database), so a busy client costs no key lookup
+per request. Revoking a key with that cache (`revoke_key`) forgets it at once; a
+revocation made elsewhere (the CLI, another replica) takes effect within those
+5 seconds. Unknown keys are never remembered, so a newly minted key works at once.
 """
 
 from __future__ import annotations
@@ -19,15 +18,15 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from app.clock import now_ms
 from app.customers.models import Account, ApiKey
 from app.ids import random_base62
+from app.store.store import Store
 
 accounts = SQLModel.metadata.tables[Account.__tablename__]
 api_keys = SQLModel.metadata.tables[ApiKey.__tablename__]
@@ -74,20 +73,19 @@ async def authenticate(connection: AsyncConnection, *, secret: str) -> Principal
     return found[0] if found else None
 
 
-async def authenticate_cached(engine: AsyncEngine, *, secret: str) -> Principal | None:
-    """`authenticate`, answered from memory for a key seen active in the last 5 seconds."""
+async def authenticate_cached(store: Store, cache: KeyCache, *, secret: str) -> Principal | None:
+    """`authenticate`, answered from the cache for a key seen active in the last 5 seconds."""
     if KEY_PATTERN.match(secret) is None:
         return None
     secret_hash = hash_secret(secret)
-    active_keys = _active_keys(engine.sync_engine)
-    principal = active_keys.get(secret_hash)
+    principal = cache.get(secret_hash)
     if principal is not None:
         return principal
-    async with engine.connect() as connection:
+    async with store.engine.connect() as connection:
         found = await _lookup(connection, secret)
     if found is None:
         return None
-    active_keys.put(secret_hash, found[1], found[0])
+    cache.put(secret_hash, found[1], found[0])
     return found[0]
 
 
@@ -105,10 +103,10 @@ async def _lookup(connection: AsyncConnection, secret: str) -> tuple[Principal, 
     return (Principal(account_id=row.account_id, live=row.live), row.id) if row else None
 
 
-class _ActiveKeys:
-    """Active keys by secret hash, each for KEY_CACHE_SECONDS; least recently used go first."""
+class KeyCache:
+    """Active keys by secret hash, each for `seconds`; least recently used go first."""
 
-    def __init__(self, seconds: float, size: int) -> None:
+    def __init__(self, seconds: float = KEY_CACHE_SECONDS, size: int = KEY_CACHE_SIZE) -> None:
         self._seconds = seconds
         self._size = size
         self.clock = time.monotonic
@@ -133,18 +131,6 @@ class _ActiveKeys:
     def forget(self, key_id: str) -> None:
         for secret_hash in [h for h, entry in self._entries.items() if entry[1] == key_id]:
             del self._entries[secret_hash]
-
-
-# One memory per engine: keys of one database must never answer for another's, while a
-# revocation through `revoke_key` reaches every app in this process that uses the engine.
-_memories: WeakKeyDictionary[Engine, _ActiveKeys] = WeakKeyDictionary()
-
-
-def _active_keys(engine: Engine) -> _ActiveKeys:
-    memory = _memories.get(engine)
-    if memory is None:
-        memory = _memories[engine] = _ActiveKeys(KEY_CACHE_SECONDS, KEY_CACHE_SIZE)
-    return memory
 
 
 async def mint_key(connection: AsyncConnection, *, account_name: str, live: bool) -> MintedKey:
@@ -199,14 +185,17 @@ async def list_keys(connection: AsyncConnection) -> list[KeyListing]:
     ]
 
 
-async def revoke_key(connection: AsyncConnection, *, key_id: str) -> bool:
-    """Revoke an active key; False when no active key has that id."""
+async def revoke_key(
+    connection: AsyncConnection, *, key_id: str, cache: KeyCache | None = None
+) -> bool:
+    """Revoke an active key (forgotten by `cache` at once); False when none has that id."""
     result = await connection.execute(
         update(api_keys)
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=now_ms())
     )
-    _active_keys(connection.sync_engine).forget(key_id)
+    if cache is not None:
+        cache.forget(key_id)
     return result.rowcount == 1
 
 

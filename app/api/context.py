@@ -1,18 +1,18 @@
-"""What every resolver receives: the database, the caller, and the request id."""
+"""What every resolver receives: the store, the caller, and the request id."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from strawberry.types import Info as StrawberryInfo
 
 from app.accounts.keys import Principal
+from app.store.store import Store
 
 
 @dataclass(frozen=True, slots=True)
 class GatewayContext:
-    engine: AsyncEngine
+    store: Store
     principal: Principal
     request_id: str
 

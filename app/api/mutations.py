@@ -31,7 +31,7 @@ class Mutation:
     ) -> CreateCustomerPayload:
         context = info.context
         result = await service.create_customer(
-            context.engine,
+            context.store,
             principal=context.principal,
             given=given_fields(input),
             idempotency_key=optional(input.idempotency_key),
@@ -50,7 +50,7 @@ class Mutation:
     ) -> UpdateCustomerPayload:
         context = info.context
         result = await service.update_customer(
-            context.engine,
+            context.store,
             principal=context.principal,
             customer_id=input.id,
             given=given_fields(input),
@@ -67,7 +67,7 @@ class Mutation:
     ) -> DeleteCustomerPayload:
         context = info.context
         result = await service.delete_customer(
-            context.engine, principal=context.principal, customer_id=input.id
+            context.store, principal=context.principal, customer_id=input.id
         )
         record = result.customer
         return DeleteCustomerPayload(

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import strawberry
 
+from app.api.arguments import customers_arguments
 from app.api.context import Info
-from app.api.filter_inputs import CustomerFilter, to_filter
-from app.api.inputs import CustomerOrder, optional
+from app.api.filter_inputs import CustomerFilter
+from app.api.inputs import CustomerOrder
 from app.api.types import Customer, CustomerConnection, Node
 from app.customers import service
-from app.customers.ordering import DEFAULT_ORDER
-from app.store.connections import connections
 
 
 async def _customer(info: Info, customer_id: str) -> Customer | None:
     context = info.context
-    async with connections(context.engine).read() as connection:
-        record = await service.get_customer(
-            connection, principal=context.principal, customer_id=customer_id
-        )
+    record = await service.get_customer(
+        context.store, principal=context.principal, customer_id=customer_id
+    )
     return Customer.from_record(record) if record else None
 
 
@@ -33,10 +31,9 @@ class Query:
     @strawberry.field
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         context = info.context
-        async with connections(context.engine).read() as connection:
-            found = await service.get_customers(
-                connection, principal=context.principal, customer_ids=ids
-            )
+        found = await service.get_customers(
+            context.store, principal=context.principal, customer_ids=ids
+        )
         return [Customer.from_record(record) if record else None for record in found]
 
     @strawberry.field
@@ -58,29 +55,21 @@ class Query:
         filter: CustomerFilter | None = strawberry.UNSET,
         order_by: CustomerOrder | None = strawberry.UNSET,
     ) -> CustomerConnection:
-        # A top-level argument given null means it was not given: UNSET and None are falsy.
         context = info.context
-        order = order_by.to_order() if order_by else DEFAULT_ORDER
-        customer_filter = to_filter(filter) if filter else None
-        page_arguments = service.PageArguments(
-            first=optional(first),
-            after=optional(after),
-            last=optional(last),
-            before=optional(before),
+        arguments = customers_arguments(first, after, last, before, filter, order_by)
+        page = await service.list_customers(
+            context.store,
+            principal=context.principal,
+            page=arguments.page,
+            order=arguments.order,
+            customer_filter=arguments.customer_filter,
         )
-        async with connections(context.engine).read() as connection:
-            page = await service.list_customers(
-                connection,
-                principal=context.principal,
-                page=page_arguments,
-                order=order,
-                customer_filter=customer_filter,
-            )
 
         async def count() -> int:
-            async with connections(context.engine).read() as connection:
-                return await service.count_customers(
-                    connection, principal=context.principal, customer_filter=customer_filter
-                )
+            return await service.count_customers(
+                context.store,
+                principal=context.principal,
+                customer_filter=arguments.customer_filter,
+            )
 
-        return CustomerConnection.from_page(page, order, count)
+        return CustomerConnection.from_page(page, arguments.order, count)

@@ -124,23 +124,50 @@ STRING_FIELDS: dict[str, tuple[ColumnElement[str], ColumnElement[str]]] = {
 }
 
 
+class CompiledFilter:
+    """A checked filter tree and its condition for one dialect.
+
+    Equal trees compile to the same object (`compile_filter` remembers them), and it
+    hashes by the tree, computed once: statements built on its condition are cached by
+    it (app/customers/pagination.py), so a client paging through one search does not
+    pay for compiling or building them again.
+    """
+
+    __slots__ = ("_hash", "_key", "condition")
+
+    def __init__(
+        self,
+        tree: CustomerFilter,
+        dialect: str,
+        unindexed_prefixes: frozenset[str],
+        condition: ColumnElement[bool],
+    ) -> None:
+        self._key = (tree, dialect, unindexed_prefixes)
+        self._hash = hash(self._key)
+        self.condition = condition
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, CompiledFilter) and self._key == other._key)
+
+
 @lru_cache(maxsize=COMPILED_FILTERS)
 def compile_filter(
     tree: CustomerFilter, *, dialect: str, unindexed_prefixes: frozenset[str] = frozenset()
-) -> ColumnElement[bool]:
+) -> CompiledFilter:
     """Check the rules, then build the condition for `dialect` ("sqlite" or "postgresql").
 
     `startsWith` on the fields named in `unindexed_prefixes` is written so that no index
     can serve it (see app/customers/prefix_plans.py); the rows it matches are the same.
-
-    An equal tree gets the same condition object back (a tree that broke a rule raised
-    and was not remembered), so the statements built on it are found cached as well:
-    a client paging through one search does not pay for compiling it again.
+    A tree that broke a rule raised and was not remembered.
     """
     check_filter(tree)
-    return _Compiler(
+    condition = _Compiler(
         postgres=dialect == "postgresql", unindexed_prefixes=unindexed_prefixes
     ).customer(tree)
+    return CompiledFilter(tree, dialect, unindexed_prefixes, condition)
 
 
 def index_prefixes(tree: CustomerFilter) -> Iterator[tuple[str, str]]:

@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlalchemy import Insert, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from app.accounts.keys import Principal
 from app.clock import now_ms
 from app.customers.models import CustomerRecord, IdempotencyRecord
-from app.store.connections import connections
+from app.store.store import Store
 
 RETENTION_MS = 24 * 60 * 60 * 1000
 records = SQLModel.metadata.tables[IdempotencyRecord.__tablename__]
@@ -32,7 +32,7 @@ class KeyReused(Exception):
 
 
 async def run_once(
-    engine: AsyncEngine,
+    store: Store,
     *,
     principal: Principal,
     key: str,
@@ -47,7 +47,7 @@ async def run_once(
         records.c.key == key,
     )
     while True:
-        async with connections(engine).write() as connection:
+        async with store.write() as connection:
             now = now_ms()
             claimed = (
                 await connection.execute(

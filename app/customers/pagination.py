@@ -12,10 +12,9 @@ backward). Crossing from one segment to the next, or an empty page, takes anothe
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from itertools import takewhile
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
+from app.customers.filters import CompiledFilter
 from app.customers.models import CustomerRecord, customer_columns, customers_table
 from app.customers.ordering import Order, Position, compare, position_of
 
@@ -66,7 +66,7 @@ async def fetch_page(
     *,
     principal: Principal,
     order: Order,
-    condition: ColumnElement[bool] | None,
+    condition: CompiledFilter | None,
     first: int | None,
     after: Position | None,
     last: int | None,
@@ -124,7 +124,7 @@ class _Walk:
         connection: AsyncConnection,
         order: Order,
         principal: Principal,
-        condition: ColumnElement[bool] | None,
+        condition: CompiledFilter | None,
     ) -> None:
         self._connection = connection
         self._order = order
@@ -215,26 +215,9 @@ def _unfiltered(build: _Builder, shape: _Shape) -> list[Select[Any]]:
     return build(shape, true())
 
 
-# Statements on a filter's condition, by the condition object's identity: the filter
-# compiler hands out the same object for the same filter (app/customers/filters.py). An entry
-# keeps its condition alive, so its id cannot be reused while the entry exists.
-_FILTERED_STATEMENTS = 512
-_filtered_cache: OrderedDict[tuple[_Builder, _Shape, int], tuple[object, list[Select[Any]]]] = (
-    OrderedDict()
-)
-
-
-def _filtered(build: _Builder, shape: _Shape, condition: ColumnElement[bool]) -> list[Select[Any]]:
-    key = (build, shape, id(condition))
-    entry = _filtered_cache.get(key)
-    if entry is not None and entry[0] is condition:
-        _filtered_cache.move_to_end(key)
-        return entry[1]
-    statements = build(shape, condition)
-    _filtered_cache[key] = (condition, statements)
-    if len(_filtered_cache) > _FILTERED_STATEMENTS:
-        _filtered_cache.popitem(last=False)
-    return statements
+@lru_cache(maxsize=512)
+def _filtered(build: _Builder, shape: _Shape, compiled: CompiledFilter) -> list[Select[Any]]:
+    return build(shape, compiled.condition)
 
 
 def _read_statements(shape: _Shape, condition: ColumnElement[bool]) -> list[Select[Any]]:

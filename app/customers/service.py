@@ -6,14 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, case, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
 from app.clock import now_ms
 from app.customers import idempotency
 from app.customers.cursors import InvalidCursor, decode_cursor
-from app.customers.filters import CustomerFilter, compile_filter
+from app.customers.filters import CompiledFilter, CustomerFilter, check_filter, compile_filter
 from app.customers.models import CustomerRecord, customer_columns, customers_table
 from app.customers.ordering import DEFAULT_ORDER, Order, Position, casefold_key, position_of
 from app.customers.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, scope_values
@@ -21,7 +21,7 @@ from app.customers.prefix_plans import unindexed_prefixes
 from app.customers.validation import check_idempotency_key, clean_customer_fields
 from app.errors import BadUserInput, UserError, UserErrorCode
 from app.ids import is_customer_id, new_customer_id
-from app.store.connections import connections
+from app.store.store import Store
 
 MAX_LOOKUP_IDS = 1_000
 _c = customers_table.c
@@ -49,18 +49,17 @@ class PageArguments:
 
 
 async def get_customer(
-    connection: AsyncConnection, *, principal: Principal, customer_id: str
+    store: Store, *, principal: Principal, customer_id: str
 ) -> CustomerRecord | None:
     """The customer with this id if the principal can see it; malformed ids included."""
     if not is_customer_id(customer_id):
         return None
-    values = {**scope_values(principal), "customer_id": customer_id}
-    row = (await connection.execute(_BY_ID, values)).first()
-    return CustomerRecord.from_row(row) if row else None
+    async with store.read() as connection:
+        return await _get_customer(connection, principal, customer_id)
 
 
 async def get_customers(
-    connection: AsyncConnection, *, principal: Principal, customer_ids: Sequence[str]
+    store: Store, *, principal: Principal, customer_ids: Sequence[str]
 ) -> list[CustomerRecord | None]:
     """One entry per id, in order, None where not visible; one query for the whole list."""
     if len(customer_ids) > MAX_LOOKUP_IDS:
@@ -69,53 +68,61 @@ async def get_customers(
     found: dict[str, CustomerRecord] = {}
     if wanted:
         values = {**scope_values(principal), "customer_ids": sorted(wanted)}
-        rows = await connection.execute(_BY_IDS, values)
+        async with store.read() as connection:
+            rows = await connection.execute(_BY_IDS, values)
         found = {row.id: CustomerRecord.from_row(row) for row in rows}
     return [found.get(customer_id) for customer_id in customer_ids]
 
 
 async def list_customers(
-    connection: AsyncConnection,
+    store: Store,
     *,
     principal: Principal,
     page: PageArguments,
     order: Order = DEFAULT_ORDER,
     customer_filter: CustomerFilter | None = None,
 ) -> Page:
-    """A page of the principal's customers; argument problems raise BadUserInput."""
-    unindexed: frozenset[str] = frozenset()
+    """A page of the principal's customers; argument problems raise BadUserInput.
+
+    Every argument rule is checked before the first statement: a refused request
+    costs the database nothing.
+    """
     if customer_filter is not None:
-        unindexed = await unindexed_prefixes(connection, principal, customer_filter, order)
-    condition = _condition(connection, customer_filter, unindexed)
+        check_filter(customer_filter)
     first, last = _page_sizes(page)
-    after = await _resolve_cursor(connection, principal, order, "after", page.after)
-    before = await _resolve_cursor(connection, principal, order, "before", page.before)
-    return await fetch_page(
-        connection,
-        principal=principal,
-        order=order,
-        condition=condition,
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-    )
+    after = _parse_cursor(order, "after", page.after)
+    before = _parse_cursor(order, "before", page.before)
+    async with store.read() as connection:
+        unindexed: frozenset[str] = frozenset()
+        if customer_filter is not None:
+            unindexed = await unindexed_prefixes(connection, principal, customer_filter, order)
+        return await fetch_page(
+            connection,
+            principal=principal,
+            order=order,
+            condition=_compiled(store, customer_filter, unindexed),
+            first=first,
+            after=await _position(connection, principal, order, "after", after),
+            last=last,
+            before=await _position(connection, principal, order, "before", before),
+        )
 
 
 async def count_customers(
-    connection: AsyncConnection,
+    store: Store,
     *,
     principal: Principal,
     customer_filter: CustomerFilter | None = None,
 ) -> int:
     """How many of the principal's customers match, ignoring pagination."""
-    condition = _condition(connection, customer_filter)
-    statement = _COUNT if condition is None else _COUNT.where(condition)
-    return int((await connection.execute(statement, scope_values(principal))).scalar_one())
+    compiled = _compiled(store, customer_filter)
+    statement = _COUNT if compiled is None else _COUNT.where(compiled.condition)
+    async with store.read() as connection:
+        return int((await connection.execute(statement, scope_values(principal))).scalar_one())
 
 
 async def create_customer(
-    engine: AsyncEngine,
+    store: Store,
     *,
     principal: Principal,
     given: Mapping[str, Any],
@@ -130,11 +137,11 @@ async def create_customer(
     values = {name: fields.get(name) for name in ("name", "email", "phone")}
     values["metadata"] = fields.get("metadata") or {}
     if idempotency_key is None:
-        async with connections(engine).write() as connection:
+        async with store.write() as connection:
             return MutationResult(await _insert_customer(connection, principal, values))
     try:
         customer = await idempotency.run_once(
-            engine,
+            store,
             principal=principal,
             key=idempotency_key,
             request=values,
@@ -154,13 +161,13 @@ async def create_customer(
 
 
 async def update_customer(
-    engine: AsyncEngine, *, principal: Principal, customer_id: str, given: Mapping[str, Any]
+    store: Store, *, principal: Principal, customer_id: str, given: Mapping[str, Any]
 ) -> MutationResult:
     """Change the given fields (None clears them); updatedAt always moves forward."""
     changes, errors = clean_customer_fields(given)
-    async with connections(engine).write() as connection:
+    async with store.write() as connection:
         if errors:
-            if await get_customer(connection, principal=principal, customer_id=customer_id) is None:
+            if await _get_customer(connection, principal, customer_id) is None:
                 errors.insert(0, _not_found())
             return MutationResult(user_errors=errors)
         if not is_customer_id(customer_id):
@@ -184,12 +191,12 @@ async def update_customer(
 
 
 async def delete_customer(
-    engine: AsyncEngine, *, principal: Principal, customer_id: str
+    store: Store, *, principal: Principal, customer_id: str
 ) -> MutationResult:
     """Remove the customer for good and return it as it was."""
     if not is_customer_id(customer_id):
         return MutationResult(user_errors=[_not_found()])
-    async with connections(engine).write() as connection:
+    async with store.write() as connection:
         row = (
             await connection.execute(
                 delete(customers_table)
@@ -242,18 +249,24 @@ def _column_values(fields: Mapping[str, Any]) -> dict[str, Any]:
     return columns
 
 
-def _condition(
-    connection: AsyncConnection,
+def _compiled(
+    store: Store,
     customer_filter: CustomerFilter | None,
     unindexed: frozenset[str] = frozenset(),
-) -> ColumnElement[bool] | None:
+) -> CompiledFilter | None:
     if customer_filter is None:
         return None
-    return compile_filter(
-        customer_filter,
-        dialect=connection.dialect.name,
-        unindexed_prefixes=unindexed,
-    )
+    return compile_filter(customer_filter, dialect=store.dialect, unindexed_prefixes=unindexed)
+
+
+async def _get_customer(
+    connection: AsyncConnection, principal: Principal, customer_id: str
+) -> CustomerRecord | None:
+    if not is_customer_id(customer_id):
+        return None
+    values = {**scope_values(principal), "customer_id": customer_id}
+    row = (await connection.execute(_BY_ID, values)).first()
+    return CustomerRecord.from_row(row) if row else None
 
 
 def _page_sizes(page: PageArguments) -> tuple[int | None, int | None]:
@@ -267,24 +280,30 @@ def _page_sizes(page: PageArguments) -> tuple[int | None, int | None]:
     return page.first, page.last
 
 
-async def _resolve_cursor(
-    connection: AsyncConnection,
-    principal: Principal,
-    order: Order,
-    argument: str,
-    cursor: str | None,
-) -> Position | None:
-    if cursor is None:
-        return None
-    if is_customer_id(cursor):
-        customer = await get_customer(connection, principal=principal, customer_id=cursor)
-        if customer is None:
-            raise BadUserInput(argument, f"{argument} does not name a customer you can see.")
-        return position_of(order, customer)
+def _parse_cursor(order: Order, argument: str, cursor: str | None) -> Position | str | None:
+    """The position a cursor names, or the customer id a cursor may also be (looked up
+    later, as the only part of a cursor that needs the database)."""
+    if cursor is None or is_customer_id(cursor):
+        return cursor
     try:
         return decode_cursor(order, cursor)
     except InvalidCursor as error:
         raise BadUserInput(argument, f"{argument} {error}.") from error
+
+
+async def _position(
+    connection: AsyncConnection,
+    principal: Principal,
+    order: Order,
+    argument: str,
+    parsed: Position | str | None,
+) -> Position | None:
+    if not isinstance(parsed, str):
+        return parsed
+    customer = await _get_customer(connection, principal, parsed)
+    if customer is None:
+        raise BadUserInput(argument, f"{argument} does not name a customer you can see.")
+    return position_of(order, customer)
 
 
 def _not_found() -> UserError:

@@ -1,4 +1,4 @@
-"""The aiohttp application factory; the engine lives and dies with the app."""
+"""The aiohttp application factory; the store lives and dies with the app."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from graphql import NoSchemaIntrospectionCustomRule, specified_rules
 
+from app.accounts.keys import KeyCache
+from app.api.fastpath import Executor
 from app.api.schema import build_schema
 from app.settings import Settings
-from app.store.engine import create_engine, migrate
+from app.store.engine import migrate
+from app.store.store import Store
 from app.web import cors, graphiql
 from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
 from app.web.limits import Limits
 from app.web.middleware import request_context
-from app.web.state import DOCUMENTS, ENGINE, SCHEMA, SETTINGS
+from app.web.state import DOCUMENTS, EXECUTOR, KEY_CACHE, SETTINGS, STORE
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -25,8 +28,10 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[request_context, cors.preflight], client_max_size=settings.max_body_bytes
     )
     app[SETTINGS] = settings
-    schema = build_schema()._schema
-    app[SCHEMA] = schema
+    executor = Executor(build_schema(), enabled=settings.fast_path)
+    app[EXECUTOR] = executor
+    app[KEY_CACHE] = KeyCache()
+    schema = executor.schema
     rules = list(specified_rules)
     if not settings.introspection_enabled:
         rules.append(NoSchemaIntrospectionCustomRule)
@@ -37,7 +42,7 @@ def create_app(settings: Settings) -> web.Application:
         limits=Limits.from_settings(settings),
         hide_suggestions=not settings.detailed_errors,
     )
-    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_store)
     app.on_response_prepare.append(cors.add_headers)
     # Every method reaches the handler, which answers the others with a JSON 405.
     app.router.add_route("*", "/graphql", handle_graphql)
@@ -48,9 +53,11 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
-async def _database(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS])
-    await migrate(engine)
-    app[ENGINE] = engine
-    yield
-    await engine.dispose()
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    store = Store.for_settings(app[SETTINGS])
+    try:
+        await migrate(store.engine)
+        app[STORE] = store
+        yield
+    finally:
+        await store.close()

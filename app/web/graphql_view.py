@@ -8,11 +8,10 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from graphql import ExecutionResult, OperationDefinitionNode, OperationType
+from graphql import ExecutionResult, OperationType, get_operation_ast
 from graphql.pyutils import is_awaitable
 
 from app.accounts import keys
-from app.api import fastpath
 from app.api.context import GatewayContext
 from app.web import graphiql, limits
 from app.web.errors import document_error, execution_error, request_error
@@ -23,7 +22,7 @@ from app.web.params import (
     read_params,
     response_media_type,
 )
-from app.web.state import DOCUMENTS, ENGINE, LOG_FIELDS, REQUEST_ID, SCHEMA, SETTINGS
+from app.web.state import DOCUMENTS, EXECUTOR, KEY_CACHE, LOG_FIELDS, REQUEST_ID, SETTINGS, STORE
 
 BEARER = "bearer "
 ALLOWED_METHODS = ("GET", "POST")
@@ -66,9 +65,11 @@ async def _authenticate(request: web.Request) -> keys.Principal:
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith(BEARER):
         raise _unauthenticated("Send your API key as 'Authorization: Bearer sk_test_…'.")
-    # Remembered for 5 s in this process; revoking here forgets it at once (app/accounts/keys.py).
+    # Remembered for 5 s in this application (app/accounts/keys.py).
     secret = header[len(BEARER) :].strip()
-    principal = await keys.authenticate_cached(request.app[ENGINE], secret=secret)
+    principal = await keys.authenticate_cached(
+        request.app[STORE], request.app[KEY_CACHE], secret=secret
+    )
     if principal is None:
         raise _unauthenticated("The API key is malformed, unknown or revoked.")
     request[LOG_FIELDS]["account"] = principal.account_id
@@ -110,7 +111,7 @@ async def _execute(
         errors = [document_error(e, limits.CODE) for e in checked.limit_errors]
         return _json_response({"errors": errors}, media_type, 400 if strict else 200)
     assert checked.document is not None
-    operation = _find_operation(checked.document.definitions, params.operation_name)
+    operation = get_operation_ast(checked.document, params.operation_name)
     if operation is not None:
         request[LOG_FIELDS]["operation"] = operation.name.value if operation.name else None
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
@@ -125,7 +126,7 @@ async def _execute(
         return _json_response({"errors": errors}, media_type, 400 if strict else 200)
     if operation is not None:
         over_budget = limits.node_budget_error(
-            request.app[SCHEMA],
+            request.app[EXECUTOR].schema,
             checked.document,
             operation,
             params.variables,
@@ -135,15 +136,14 @@ async def _execute(
             errors = [document_error(over_budget, limits.CODE)]
             return _json_response({"errors": errors}, media_type, 400 if strict else 200)
     context = GatewayContext(
-        engine=request.app[ENGINE], principal=principal, request_id=request[REQUEST_ID]
+        store=request.app[STORE], principal=principal, request_id=request[REQUEST_ID]
     )
     try:
         # Cancelling the execution unwinds every resolver's `async with` (connections
         # return to the pool, open transactions roll back) before the answer is sent.
         async with asyncio.timeout(settings.request_timeout_seconds):
-            # graphql-core's execute, except for the hot shapes app/fastpath plans.
-            outcome = fastpath.execute(
-                request.app[SCHEMA],
+            # graphql-core's execute, except for the hot shapes app/api/fastpath plans.
+            outcome = request.app[EXECUTOR].execute(
                 checked.document,
                 context_value=context,
                 variable_values=params.variables,
@@ -183,15 +183,6 @@ def _timeout_response(request: web.Request, seconds: float, media_type: str) -> 
         "extensions": {"code": limits.CODE, "limit": "time", "requestId": request[REQUEST_ID]},
     }
     return _json_response({"errors": [error], "data": None}, media_type, 200)
-
-
-def _find_operation(definitions: Any, operation_name: str | None) -> OperationDefinitionNode | None:
-    operations = [d for d in definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is None:
-        return operations[0] if len(operations) == 1 else None
-    return next(
-        (o for o in operations if o.name is not None and o.name.value == operation_name), None
-    )
 
 
 def _wants_html(request: web.Request) -> bool:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from aiohttp import web
-from graphql import GraphQLSchema
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.accounts.keys import KeyCache
+from app.api.fastpath import Executor
 from app.settings import Settings
+from app.store.store import Store
 from app.web.documents import DocumentCache
 
 SETTINGS = web.AppKey("settings", Settings)
-ENGINE = web.AppKey("engine", AsyncEngine)
-SCHEMA = web.AppKey("schema", GraphQLSchema)
+STORE = web.AppKey("store", Store)
+KEY_CACHE = web.AppKey("key_cache", KeyCache)
+EXECUTOR = web.AppKey("executor", Executor)
 DOCUMENTS = web.AppKey("documents", DocumentCache)
 
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -11,15 +11,17 @@ selection set, then answers with the `ExecutionResult` graphql-core would have g
   document it cannot plan exactly runs through graphql-core.
 - Running (`run.py`) calls the same service functions as the resolvers in app/api, so
   every rule stays in one place.
-- Any error while running (a BadUserInput, anything unexpected) re-runs the request
-  through graphql-core: queries have no side effects, so the client gets graphql-core's
-  answer byte for byte, errors and all. Mutations always go through graphql-core.
+- Arguments are translated by the resolvers' own translation (app/api/arguments.py),
+  after Strawberry's own conversion of graphql-core's coerced values.
+- An error while running (a BadUserInput, anything unexpected) is answered as
+  graphql-core answers it: a located error and null for the field, with nothing run
+  twice. Mutations always go through graphql-core.
 
 tests/test_fastpath_differential.py compares both paths on generated documents.
 """
 
 from __future__ import annotations
 
-from app.api.fastpath.run import execute
+from app.api.fastpath.run import Executor
 
-__all__ = ["execute"]
+__all__ = ["Executor"]

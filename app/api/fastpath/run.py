@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from functools import cache
 from typing import Any
-from weakref import WeakKeyDictionary
 
 import graphql
 import strawberry
@@ -15,14 +12,21 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     FragmentDefinitionNode,
-    GraphQLSchema,
+    GraphQLError,
     OperationDefinitionNode,
     get_argument_values,
+    get_operation_ast,
     get_variable_values,
+    is_non_null_type,
+    located_error,
 )
 from graphql.execution import VariableValues
-from graphql.pyutils import AwaitableOrValue, is_awaitable
+from graphql.pyutils import AwaitableOrValue
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.arguments import convert_arguments
+from strawberry.types.field import StrawberryField
 
+from app.api.arguments import customers_arguments
 from app.api.context import GatewayContext
 from app.api.fastpath.plan import (
     TYPENAME,
@@ -33,79 +37,110 @@ from app.api.fastpath.plan import (
     directive_variables,
     plan_operation,
 )
-from app.api.filter_inputs import to_filter
 from app.customers import service
 from app.customers.cursors import encode_cursor
 from app.customers.models import CustomerRecord
-from app.customers.ordering import DEFAULT_ORDER, Order, position_of
+from app.customers.ordering import Order, position_of
 from app.customers.pagination import Page
-from app.errors import BadUserInput
-from app.store.connections import connections
 
-# Tests switch this off to get graphql-core's answer to the same request.
-ENABLED = True
 PLAN_CACHE_SIZE = 512
 PLANS_PER_DOCUMENT = 16
 
-log = logging.getLogger("app.fastpath")
+
+class Executor:
+    """graphql-core's `execute` for validated documents, answered by a plan when one fits.
+
+    One per application, with its own plan cache; `enabled=False` (the FAST_PATH
+    setting) sends every document through graphql-core.
+    """
+
+    def __init__(self, schema: strawberry.Schema, *, enabled: bool = True) -> None:
+        self._strawberry = schema
+        self.schema = schema._schema
+        self._enabled = enabled
+        self._plans = _PlanCache(PLAN_CACHE_SIZE)
+
+    def execute(
+        self,
+        document: DocumentNode,
+        *,
+        context_value: GatewayContext,
+        variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        **options: Any,
+    ) -> AwaitableOrValue[ExecutionResult]:
+        def fallback() -> AwaitableOrValue[ExecutionResult]:
+            return graphql.execute(
+                self.schema,
+                document,
+                context_value=context_value,
+                variable_values=variable_values,
+                operation_name=operation_name,
+                **options,
+            )
+
+        if not self._enabled:
+            return fallback()
+        family = self._plans.family(document, operation_name)
+        if family is None:
+            return fallback()
+        variables = get_variable_values(
+            self.schema,
+            family.operation.variable_definitions or (),
+            variable_values or {},
+            max_errors=options.get("max_coercion_errors", 50),
+            hide_suggestions=options.get("hide_suggestions", False),
+        )
+        if isinstance(variables, list):
+            return fallback()  # graphql-core words the coercion errors
+        plan = family.plan(self.schema, variables)
+        if plan is None:
+            return fallback()
+        return _run(plan, _Call(self._strawberry, context_value, variables))
 
 
-def execute(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    *,
-    context_value: GatewayContext,
-    variable_values: dict[str, Any] | None = None,
-    operation_name: str | None = None,
-    **options: Any,
-) -> AwaitableOrValue[ExecutionResult]:
-    """graphql-core's `execute` for a validated document, answered by a plan when one fits."""
+class _Call:
+    """What a root field's runner needs: the context, the variables, argument conversion."""
 
-    def fallback() -> AwaitableOrValue[ExecutionResult]:
-        return graphql.execute(
-            schema,
-            document,
-            context_value=context_value,
-            variable_values=variable_values,
-            operation_name=operation_name,
-            **options,
+    __slots__ = ("_schema", "context", "variables")
+
+    def __init__(
+        self, schema: strawberry.Schema, context: GatewayContext, variables: VariableValues
+    ) -> None:
+        self._schema = schema
+        self.context = context
+        self.variables = variables
+
+    def arguments(self, root: RootField) -> dict[str, Any]:
+        """The root field's arguments as its resolver receives them (Python names, inputs
+        as Strawberry objects, omitted ones absent)."""
+        assert root.field is not None
+        coerced = get_argument_values(root.field, root.node, self.variables)
+        definition: StrawberryField = root.field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+        return convert_arguments(
+            coerced,
+            definition.arguments,
+            scalar_registry=self._schema.schema_converter.scalar_registry,
+            config=self._schema.config,
         )
 
-    if not ENABLED:
-        return fallback()
-    family = _cache_for(schema).family(document, operation_name)
-    if family is None:
-        return fallback()
-    variables = get_variable_values(
-        schema,
-        family.operation.variable_definitions or (),
-        variable_values or {},
-        max_errors=options.get("max_coercion_errors", 50),
-        hide_suggestions=options.get("hide_suggestions", False),
-    )
-    if isinstance(variables, list):
-        return fallback()  # graphql-core words the coercion errors
-    plan = family.plan(schema, variables)
-    if plan is None:
-        return fallback()
-    return _run(plan, context_value, variables, fallback)
 
-
-async def _run(
-    plan: Plan,
-    context: GatewayContext,
-    variables: VariableValues,
-    fallback: Callable[[], AwaitableOrValue[ExecutionResult]],
-) -> ExecutionResult:
-    try:
-        data = {root.key: await _ROOTS[root.name](root, context, variables) for root in plan.roots}
-        return ExecutionResult(data=data)
-    except BadUserInput:
-        pass  # graphql-core words the error, with its locations and path
-    except Exception:
-        log.warning("fast path failed; graphql-core answers instead", exc_info=True)
-    outcome = fallback()
-    return await outcome if is_awaitable(outcome) else outcome  # type: ignore[return-value]
+async def _run(plan: Plan, call: _Call) -> ExecutionResult:
+    """Each root field in turn, failing as graphql-core fails: a located error, and null
+    for the field (for the whole data where the field may not be null)."""
+    data: dict[str, Any] | None = {}
+    errors: list[GraphQLError] = []
+    for root in plan.roots:
+        try:
+            value = await _ROOTS[root.name](root, call)
+        except Exception as error:
+            errors.append(located_error(error, [root.node], [root.key]))
+            if root.field is not None and is_non_null_type(root.field.type):
+                data = None
+            value = None
+        if data is not None:
+            data[root.key] = value
+    return ExecutionResult(data=data, errors=errors or None)
 
 
 class _Family:
@@ -119,7 +154,7 @@ class _Family:
         self._directive_variables = tuple(sorted(directive_variables(operation, fragments)))
         self._plans: dict[tuple[Any, ...], Plan | None] = {}
 
-    def plan(self, schema: GraphQLSchema, variables: VariableValues) -> Plan | None:
+    def plan(self, schema: graphql.GraphQLSchema, variables: VariableValues) -> Plan | None:
         key = tuple(variables.coerced.get(name) for name in self._directive_variables)
         if key in self._plans:
             return self._plans[key]
@@ -150,25 +185,8 @@ class _PlanCache:
         return family
 
 
-_caches: WeakKeyDictionary[GraphQLSchema, _PlanCache] = WeakKeyDictionary()
-
-
-def _cache_for(schema: GraphQLSchema) -> _PlanCache:
-    cache_ = _caches.get(schema)
-    if cache_ is None:
-        cache_ = _caches[schema] = _PlanCache(PLAN_CACHE_SIZE)
-    return cache_
-
-
 def _family(document: DocumentNode, operation_name: str | None) -> _Family | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is None:
-        operation = operations[0] if len(operations) == 1 else None
-    else:
-        operation = next(
-            (o for o in operations if o.name is not None and o.name.value == operation_name),
-            None,
-        )
+    operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None  # graphql-core words the error
     fragments = {
@@ -177,69 +195,47 @@ def _family(document: DocumentNode, operation_name: str | None) -> _Family | Non
     return _Family(operation, fragments)
 
 
-async def _typename(_root: RootField, _context: GatewayContext, _variables: VariableValues) -> Any:
+async def _typename(_root: RootField, _call: _Call) -> Any:
     return "Query"
 
 
-async def _customer(root: RootField, context: GatewayContext, variables: VariableValues) -> Any:
-    arguments = get_argument_values(root.field, root.node, variables)  # type: ignore[arg-type]
-    async with connections(context.engine).read() as connection:
-        record = await service.get_customer(
-            connection, principal=context.principal, customer_id=arguments["id"]
-        )
+async def _customer(root: RootField, call: _Call) -> Any:
+    context = call.context
+    record = await service.get_customer(
+        context.store, principal=context.principal, customer_id=call.arguments(root)["id"]
+    )
     assert root.customer is not None
     return None if record is None else root.customer(record)
 
 
-async def _nodes(root: RootField, context: GatewayContext, variables: VariableValues) -> Any:
-    arguments = get_argument_values(root.field, root.node, variables)  # type: ignore[arg-type]
-    async with connections(context.engine).read() as connection:
-        found = await service.get_customers(
-            connection, principal=context.principal, customer_ids=arguments["ids"]
-        )
+async def _nodes(root: RootField, call: _Call) -> Any:
+    context = call.context
+    found = await service.get_customers(
+        context.store, principal=context.principal, customer_ids=call.arguments(root)["ids"]
+    )
     serialize = root.customer
     assert serialize is not None
     return [None if record is None else serialize(record) for record in found]
 
 
-async def _customers(root: RootField, context: GatewayContext, variables: VariableValues) -> Any:
-    # The same translation as app.api.queries.Query.customers.
-    arguments = get_argument_values(root.field, root.node, variables)  # type: ignore[arg-type]
-    order_by = arguments.get("orderBy")
-    order = (
-        Order(field=order_by["field"], direction=order_by["direction"])
-        if order_by is not None
-        else DEFAULT_ORDER
+async def _customers(root: RootField, call: _Call) -> Any:
+    context = call.context
+    arguments = customers_arguments(**call.arguments(root))
+    page = await service.list_customers(
+        context.store,
+        principal=context.principal,
+        page=arguments.page,
+        order=arguments.order,
+        customer_filter=arguments.customer_filter,
     )
-    given_filter = arguments.get("filter")
-    customer_filter = (
-        to_filter(_Given(given_filter))  # type: ignore[arg-type]
-        if given_filter is not None
-        else None
-    )
-    page_arguments = service.PageArguments(
-        first=arguments.get("first"),
-        after=arguments.get("after"),
-        last=arguments.get("last"),
-        before=arguments.get("before"),
-    )
-    async with connections(context.engine).read() as connection:
-        page = await service.list_customers(
-            connection,
-            principal=context.principal,
-            page=page_arguments,
-            order=order,
-            customer_filter=customer_filter,
-        )
     plan = root.connection
     assert plan is not None
     total = None
     if plan.needs_total:
-        async with connections(context.engine).read() as connection:
-            total = await service.count_customers(
-                connection, principal=context.principal, customer_filter=customer_filter
-            )
-    return _connection(plan, page, order, total)
+        total = await service.count_customers(
+            context.store, principal=context.principal, customer_filter=arguments.customer_filter
+        )
+    return _connection(plan, page, arguments.order, total)
 
 
 def _connection(
@@ -292,43 +288,10 @@ def _edges(
     return edges
 
 
-_ROOTS: dict[str, Callable[[RootField, GatewayContext, VariableValues], Awaitable[Any]]] = {
+_ROOTS: dict[str, Callable[[RootField, _Call], Awaitable[Any]]] = {
     TYPENAME: _typename,
     "customer": _customer,
     "node": _customer,
     "nodes": _nodes,
     "customers": _customers,
 }
-
-
-class _Given:
-    """A coerced input object, read the way app/api reads a Strawberry input.
-
-    Attributes use the Python names (`starts_with`, `and_`); an omitted field reads as
-    UNSET and an explicit null as None, exactly what the translators check for.
-    """
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._values = values
-
-    def __getattr__(self, python_name: str) -> Any:
-        name = _graphql_name(python_name)
-        if name not in self._values:
-            return strawberry.UNSET
-        return _given(self._values[name])
-
-
-def _given(value: Any) -> Any:
-    if isinstance(value, dict):
-        return _Given(value)
-    if isinstance(value, list):
-        return [_given(item) for item in value]
-    return value
-
-
-@cache
-def _graphql_name(python_name: str) -> str:
-    head, *rest = python_name.rstrip("_").split("_")
-    return head + "".join(part.capitalize() for part in rest)

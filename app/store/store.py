@@ -1,4 +1,7 @@
-"""Connections for requests: reads and write transactions, handed out in arrival order.
+"""The store: one engine, and its connections for requests, handed out in arrival order.
+
+One Store is built per application (app/web/app.py, in its cleanup context), carried in
+the request context and passed to every service; nothing here is global.
 
 The pool lets a newcomer take a returned connection before a request that was already
 waiting wakes up, so under load some requests wait many turns (p99 at 6-7x p50 with
@@ -21,14 +24,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from weakref import WeakKeyDictionary
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.settings import Settings
+from app.store.engine import create_engine
 
-class Connections:
+
+class Store:
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        self.engine = engine
+        self.dialect = engine.dialect.name
         self._reads = engine
         if engine.dialect.name == "postgresql":
             self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -52,15 +58,12 @@ class Connections:
                 await stack.enter_async_context(self._writer)
             if self._turns is not None:
                 await stack.enter_async_context(self._turns)
-            yield await stack.enter_async_context(self._engine.begin())
+            yield await stack.enter_async_context(self.engine.begin())
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Store:
+        """A store on settings.database_url; no connection is opened yet."""
+        return cls(create_engine(settings))
 
-def connections(engine: AsyncEngine) -> Connections:
-    """The engine's one Connections (created on first use)."""
-    found = _connections.get(engine)
-    if found is None:
-        found = _connections[engine] = Connections(engine)
-    return found
-
-
-_connections: WeakKeyDictionary[AsyncEngine, Connections] = WeakKeyDictionary()
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,47 @@
+"""The one translation of query arguments into service arguments.
+
+The resolvers (app/api/queries.py) call it with the arguments Strawberry converted;
+the fast path (app/api/fastpath/run.py) converts graphql-core's coerced arguments with
+Strawberry's own `convert_arguments` and calls it the same way, so both executors read
+arguments, defaults and explicit nulls by the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+
+from app.api.filter_inputs import CustomerFilter, to_filter
+from app.api.inputs import CustomerOrder, optional
+from app.customers import filters
+from app.customers.ordering import DEFAULT_ORDER, Order
+from app.customers.service import PageArguments
+
+
+@dataclass(frozen=True, slots=True)
+class CustomersArguments:
+    page: PageArguments
+    order: Order
+    customer_filter: filters.CustomerFilter | None
+
+
+def customers_arguments(
+    first: int | None = strawberry.UNSET,
+    after: str | None = strawberry.UNSET,
+    last: int | None = strawberry.UNSET,
+    before: str | None = strawberry.UNSET,
+    filter: CustomerFilter | None = strawberry.UNSET,
+    order_by: CustomerOrder | None = strawberry.UNSET,
+) -> CustomersArguments:
+    """`customers`' arguments; a top-level argument given null means it was not given."""
+    return CustomersArguments(
+        page=PageArguments(
+            first=optional(first),
+            after=optional(after),
+            last=optional(last),
+            before=optional(before),
+        ),
+        order=order_by.to_order() if order_by else DEFAULT_ORDER,
+        customer_filter=to_filter(filter) if filter else None,
+    )
