@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from app.accounts import keys
 from app.clock import now_ms
 from app.customers.cursors import encode_cursor
-from app.customers.models import customers_table
+from app.customers.models import customers_table, stored_values
 from app.customers.ordering import DEFAULT_ORDER, Position
 from app.ids import new_customer_id
 from app.settings import Settings
@@ -220,20 +220,20 @@ def _customer_row(
     )
     phone = None if generator.random() < 0.5 else f"+1 555 {generator.randint(0, 9_999_999):07d}"
     metadata = {} if generator.random() < 0.6 else {"plan": generator.choice(PLANS)}
-    # Sort keys exactly as app.customers._column_values writes them.
-    return {
-        "id": new_customer_id(created_at),
-        "account_id": account_id,
-        "live": False,
-        "created_at": created_at,
-        "updated_at": created_at,
-        "name": name,
-        "email": email,
-        "phone": phone,
-        "name_key": None if name is None else name.casefold(),
-        "email_key": None if email is None else email.casefold(),
-        "metadata": metadata,
-    }
+    # Sort keys exactly as the gateway writes them.
+    return stored_values(
+        {
+            "id": new_customer_id(created_at),
+            "account_id": account_id,
+            "live": False,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "name": name,
+            "email": email,
+            "phone": phone,
+            "metadata": metadata,
+        }
+    )
 
 
 async def _insert(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:

@@ -156,10 +156,10 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
                 )
             ).scalar_one()
         assert email is not None
-        selective = filters.CustomerFilter(email=filters.StringFilter(eq=email))
-        common = filters.CustomerFilter(name=filters.StringFilter(contains="son"))
-        rare = filters.CustomerFilter(name=filters.StringFilter(contains="zzq"))
-        prefix = filters.CustomerFilter(name=filters.StringFilter(starts_with="mar"))
+        selective = filters.CustomerFilter(text=(("email", filters.StringFilter(eq=email)),))
+        common = filters.CustomerFilter(text=(("name", filters.StringFilter(contains="son")),))
+        rare = filters.CustomerFilter(text=(("name", filters.StringFilter(contains="zzq")),))
+        prefix = filters.CustomerFilter(text=(("name", filters.StringFilter(starts_with="mar")),))
         results["filter email eq (one customer)"] = await timed(page(Order(), condition=selective))
         results["filter name startsWith 'mar'"] = await timed(page(Order(), condition=prefix))
         results["filter name contains 'son' (common)"] = await timed(

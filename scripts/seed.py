@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tqdm import tqdm  # type: ignore[import-untyped]
 
 from app.accounts import keys
-from app.customers.models import EMAIL_MAX_LENGTH, PHONE_MAX_LENGTH, customers_table
+from app.customers.models import TEXT_FIELDS_BY_NAME, customers_table, stored_values
 from app.customers.validation import PHONE_PATTERN
 from app.ids import new_customer_id
 from app.settings import Settings
@@ -66,7 +66,7 @@ def make_pools(seed: int) -> Pools:
     phones = [
         phone
         for phone in pool(fake.phone_number)
-        if len(phone) <= PHONE_MAX_LENGTH and PHONE_PATTERN.match(phone)
+        if len(phone) <= TEXT_FIELDS_BY_NAME["phone"].max_length and PHONE_PATTERN.match(phone)
     ]
     return Pools(
         first_names=pool(fake.first_name),
@@ -106,24 +106,22 @@ def batches(
                 email = f"{rng.choice(pools.user_names)}{rng.randrange(1000)}@" + rng.choice(
                     pools.domains
                 )
-                email = email[:EMAIL_MAX_LENGTH]
+                email = email[: TEXT_FIELDS_BY_NAME["email"].max_length]
             phone = None if rng.random() < 0.3 else rng.choice(pools.phones)
-            rows.append(
-                (  # in the order of COLUMNS
-                    customer_id,
-                    account_id,
-                    live,
-                    created_at,
-                    created_at,
-                    name,
-                    email,
-                    phone,
-                    None if name is None else name.casefold(),
-                    None if email is None else email.casefold(),
-                    None if phone is None else phone.casefold(),
-                    rng.choice(metadata),
-                )
+            columns = stored_values(
+                {
+                    "id": customer_id,
+                    "account_id": account_id,
+                    "live": live,
+                    "created_at": created_at,
+                    "updated_at": created_at,
+                    "name": name,
+                    "email": email,
+                    "phone": phone,
+                    "metadata": rng.choice(metadata),
+                }
             )
+            rows.append(tuple(columns[column] for column in COLUMNS))
         yield rows
 
 
@@ -179,20 +177,7 @@ async def _insert_rows(connection: AsyncConnection, rows: list[Row]) -> None:
     await connection.exec_driver_sql(str(compiled), rows)
 
 
-COLUMNS = (
-    "id",
-    "account_id",
-    "live",
-    "created_at",
-    "updated_at",
-    "name",
-    "email",
-    "phone",
-    "name_key",
-    "email_key",
-    "phone_key",
-    "metadata",
-)
+COLUMNS = tuple(column.name for column in customers_table.columns)
 
 
 async def _copy_rows(connection: AsyncConnection, rows: list[Row]) -> None:

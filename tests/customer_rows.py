@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, insert
 
 from app.accounts import keys
-from app.customers.models import customers_table
+from app.customers.models import TEXT_FIELD_NAMES, customers_table, stored_values
 from app.ids import new_customer_id
 from tests.gateway import Gateway
 
@@ -53,20 +53,14 @@ async def delete_all_customers(gateway: Gateway) -> None:
 
 
 def _columns(customer: dict[str, Any], principal: keys.Principal) -> dict[str, Any]:
-    def folded(value: str | None) -> str | None:
-        return None if value is None else value.casefold()
-
-    return {
-        "id": customer["id"],
-        "account_id": principal.account_id,
-        "live": principal.live,
-        "created_at": customer["createdAt"],
-        "updated_at": customer["updatedAt"],
-        "name": customer["name"],
-        "email": customer["email"],
-        "phone": customer["phone"],
-        "name_key": folded(customer["name"]),
-        "email_key": folded(customer["email"]),
-        "phone_key": folded(customer["phone"]),
-        "metadata": customer["metadata"],
-    }
+    return stored_values(
+        {
+            "id": customer["id"],
+            "account_id": principal.account_id,
+            "live": principal.live,
+            "created_at": customer["createdAt"],
+            "updated_at": customer["updatedAt"],
+            **{name: customer.get(name) for name in TEXT_FIELD_NAMES},
+            "metadata": customer["metadata"],
+        }
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.clock import now_ms
 from app.customers.idempotency import RETENTION_MS, records
@@ -110,3 +110,15 @@ async def test_concurrent_creates_with_one_key_and_two_inputs(gateway: Gateway) 
         else:
             assert payload["userErrors"][0]["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert await gateway.stored_customers() == 1
+
+
+async def test_a_result_stored_before_a_field_existed_still_replays(gateway: Gateway) -> None:
+    first = await create(gateway, name="Ada", idempotencyKey="old")
+    async with gateway.engine.begin() as connection:
+        stored = (await connection.execute(select(records.c.response))).scalar_one()
+        # As an older gateway stored it: no phone yet, and a field since removed.
+        older = {name: value for name, value in stored.items() if name != "phone"}
+        await connection.execute(update(records).values(response={**older, "fax": "1"}))
+    again = await create(gateway, name="Ada", idempotencyKey="old")
+    assert again["customer"] == {**first["customer"], "phone": None}
+    assert again["userErrors"] == []

@@ -23,8 +23,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
+from app.accounts.models import Account, ApiKey
 from app.clock import now_ms
-from app.customers.models import Account, ApiKey
 from app.ids import random_base62
 from app.store.store import Store
 

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from app.api.scalars import EpochMillis
 from app.customers import filters
+from app.customers.models import TEXT_FIELD_NAMES
 from app.errors import BadUserInput
 
 T = TypeVar("T")
@@ -94,9 +96,12 @@ def _customer(given: CustomerFilter, path: str, level: int) -> filters.CustomerF
         or_=_children(or_, f"{path}.or", level),
         not_=None if not_ is None else _customer(not_, f"{path}.not", level + 1),
         id=None if ids is None else _ids(ids, f"{path}.id"),
-        email=_strings(given.email, f"{path}.email"),
-        name=_strings(given.name, f"{path}.name"),
-        phone=_strings(given.phone, f"{path}.phone"),
+        text=tuple(
+            (field, strings)
+            for field in TEXT_FIELD_NAMES
+            if (strings := _strings(getattr(given, field), f"{path}.{to_camel_case(field)}"))
+            is not None
+        ),
         created_at=None if created_at is None else _millis(created_at, f"{path}.createdAt"),
         updated_at=None if updated_at is None else _millis(updated_at, f"{path}.updatedAt"),
         metadata=None

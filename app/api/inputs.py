@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import strawberry
 
 from app.api.scalars import JSON
+from app.customers.models import WRITABLE_FIELDS
 from app.customers.ordering import Order, OrderDirection, OrderField
 
 T = TypeVar("T")
@@ -56,14 +57,11 @@ class DeleteCustomerInput:
     client_mutation_id: str | None = strawberry.UNSET
 
 
-CUSTOMER_FIELDS = ("name", "email", "phone", "metadata")
-
-
 def given_fields(source: CreateCustomerInput | UpdateCustomerInput) -> dict[str, Any]:
     """The customer fields the client sent, explicit nulls included, omitted ones left out."""
     return {
         name: getattr(source, name)
-        for name in CUSTOMER_FIELDS
+        for name in WRITABLE_FIELDS
         if getattr(source, name) is not strawberry.UNSET
     }
 

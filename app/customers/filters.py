@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from app.customers.models import customers_table
+from app.customers.models import TEXT_FIELDS, customers_table
 from app.errors import BadUserInput
 
 MAX_DEPTH = 10
@@ -93,9 +93,8 @@ class CustomerFilter:
     or_: tuple[CustomerFilter, ...] | None = None
     not_: CustomerFilter | None = None
     id: IdFilter | None = None
-    email: StringFilter | None = None
-    name: StringFilter | None = None
-    phone: StringFilter | None = None
+    # (text field name, its operators) for the customer's TEXT_FIELDS that are given.
+    text: tuple[tuple[str, StringFilter], ...] = ()
     created_at: MillisFilter | None = None
     updated_at: MillisFilter | None = None
     metadata: tuple[MetadataCondition, ...] | None = None
@@ -116,11 +115,9 @@ def too_deep() -> BadUserInput:
     )
 
 
-# The string fields, with their columns and casefolded key columns.
-STRING_FIELDS: dict[str, tuple[ColumnElement[str], ColumnElement[str]]] = {
-    "email": (_c.email, _c.email_key),
-    "name": (_c.name, _c.name_key),
-    "phone": (_c.phone, _c.phone_key),
+# The text fields' columns and casefolded key columns, by field name.
+TEXT_COLUMNS: dict[str, tuple[ColumnElement[str], ColumnElement[str]]] = {
+    field.name: (_c[field.name], _c[field.key]) for field in TEXT_FIELDS
 }
 
 
@@ -173,9 +170,8 @@ def compile_filter(
 def index_prefixes(tree: CustomerFilter) -> Iterator[tuple[str, str]]:
     """(field, casefolded prefix) of each `startsWith` that every match must satisfy:
     those at the top of the tree or under `and`, where an index range can serve them."""
-    for field in STRING_FIELDS:
-        strings: StringFilter | None = getattr(tree, field)
-        if strings is not None and strings.starts_with:
+    for field, strings in tree.text:
+        if strings.starts_with:
             yield field, strings.starts_with.casefold()
     for child in tree.and_ or ():
         yield from index_prefixes(child)
@@ -219,9 +215,7 @@ def check_filter(tree: CustomerFilter) -> None:
 def _operator_sets(node: CustomerFilter) -> list[OperatorSet]:
     sets: list[OperatorSet | None] = [
         node.id,
-        node.email,
-        node.name,
-        node.phone,
+        *(strings for _field, strings in node.text),
         node.created_at,
         node.updated_at,
     ]
@@ -272,10 +266,9 @@ class _Compiler:
             parts.append(not_(self.customer(node.not_)))
         if node.id is not None:
             parts.extend(self._ids(node.id))
-        for field, (column, key) in STRING_FIELDS.items():
-            operators = getattr(node, field)
-            if operators is not None:
-                parts.extend(self._strings(operators, column, key, field))
+        for field, operators in node.text:
+            column, key = TEXT_COLUMNS[field]
+            parts.extend(self._strings(operators, column, key, field))
         for millis, column in ((node.created_at, _c.created_at), (node.updated_at, _c.updated_at)):
             if millis is not None:
                 parts.extend(_millis(millis, column))

@@ -1,109 +1,66 @@
-"""The tables. Alembic migrations (app/store/migrations) create them; this module describes them.
+"""The customer's model, declared once: its text fields, its record, its table.
 
-Customer limits live here too, beside the fields they constrain.
+`TEXT_FIELDS` and `CustomerRecord` are the declaration. Everything else is derived
+from them: the table's columns (each text field with its casefolded `<name>_key`
+sort column), the input rules (app/customers/validation.py), the filterable fields
+(app/customers/filters.py), the fast path's field index and the test helpers.
+CONTRIBUTING.md lists what adding a field takes.
+
+Alembic migrations (app/store/migrations) create the tables; this module describes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-NAME_MAX_LENGTH = 256
-EMAIL_MAX_LENGTH = 512
-PHONE_MAX_LENGTH = 40
+from app.accounts.models import Account
+
 METADATA_MAX_KEYS = 50
 METADATA_KEY_MAX_LENGTH = 40
 METADATA_VALUE_MAX_LENGTH = 500
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 
-# Sort keys compare by code point on every backend: SQLite's BINARY collation does so
-# for UTF-8 text, PostgreSQL needs the "C" collation.
-SortKey = Text().with_variant(Text(collation="C"), "postgresql")
-MetadataType = JSON().with_variant(JSONB(), "postgresql")
-# Ids sort by creation time only in code-point order, so they take the "C" collation too.
-IdType = String(26).with_variant(String(26, collation="C"), "postgresql")
+
+@dataclass(frozen=True, slots=True)
+class TextField:
+    """An optional text field of the customer: trimmed, at most `max_length` characters,
+    of a checked `format` if given ("email", "phone"), filterable with StringFilter."""
+
+    name: str
+    max_length: int
+    format: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The column of its casefolded value, for case-insensitive filters and orders."""
+        return f"{self.name}_key"
 
 
-class Account(SQLModel, table=True):
-    __tablename__ = "accounts"
-
-    id: str = Field(primary_key=True, max_length=40)
-    name: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-
-
-class ApiKey(SQLModel, table=True):
-    __tablename__ = "api_keys"
-
-    id: str = Field(primary_key=True, max_length=40)
-    account_id: str = Field(
-        sa_column=Column(String(40), ForeignKey("accounts.id"), nullable=False, index=True)
-    )
-    live: bool = Field(sa_column=Column(Boolean, nullable=False))
-    secret_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
-    hint: str = Field(sa_column=Column(String(40), nullable=False))
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
-
-
-class Customer(SQLModel, table=True):
-    __tablename__ = "customers"
-    __table_args__ = (
-        Index("ix_customers_created", "account_id", "live", "created_at", "id"),
-        Index("ix_customers_name_key", "account_id", "live", "name_key", "id"),
-        Index("ix_customers_email_key", "account_id", "live", "email_key", "id"),
-        Index("ix_customers_email", "account_id", "live", "email"),
-    )
-
-    id: str = Field(sa_column=Column(IdType, primary_key=True))
-    account_id: str = Field(sa_column=Column(String(40), ForeignKey("accounts.id"), nullable=False))
-    live: bool = Field(sa_column=Column(Boolean, nullable=False))
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    updated_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-    name: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    email: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    phone: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    name_key: str | None = Field(default=None, sa_column=Column(SortKey, nullable=True))
-    email_key: str | None = Field(default=None, sa_column=Column(SortKey, nullable=True))
-    phone_key: str | None = Field(default=None, sa_column=Column(SortKey, nullable=True))
-    metadata_: dict[str, Any] = Field(
-        default_factory=dict, sa_column=Column("metadata", MetadataType, nullable=False)
-    )
-
-
-class IdempotencyRecord(SQLModel, table=True):
-    __tablename__ = "idempotency_records"
-    __table_args__ = (
-        Index("ux_idempotency_scope", "account_id", "live", "key", unique=True),
-        Index("ix_idempotency_created", "created_at"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    account_id: str = Field(sa_column=Column(String(40), ForeignKey("accounts.id"), nullable=False))
-    live: bool = Field(sa_column=Column(Boolean, nullable=False))
-    key: str = Field(sa_column=Column(String(IDEMPOTENCY_KEY_MAX_LENGTH), nullable=False))
-    request_hash: str = Field(sa_column=Column(String(64), nullable=False))
-    response: dict[str, Any] | None = Field(
-        default=None, sa_column=Column(MetadataType, nullable=True)
-    )
-    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
-
-
-customers_table = SQLModel.metadata.tables["customers"]
-customer_columns = (
-    customers_table.c.id,
-    customers_table.c.live,
-    customers_table.c.created_at,
-    customers_table.c.updated_at,
-    customers_table.c.name,
-    customers_table.c.email,
-    customers_table.c.phone,
-    customers_table.c.metadata,
+TEXT_FIELDS = (
+    TextField("name", max_length=256),
+    TextField("email", max_length=512, format="email"),
+    TextField("phone", max_length=40, format="phone"),
 )
+TEXT_FIELD_NAMES = tuple(field.name for field in TEXT_FIELDS)
+TEXT_FIELDS_BY_NAME = {field.name: field for field in TEXT_FIELDS}
+# What a mutation may set: the text fields and metadata.
+WRITABLE_FIELDS = (*TEXT_FIELD_NAMES, "metadata")
 
 
 class CustomerRecord(NamedTuple):
@@ -111,6 +68,7 @@ class CustomerRecord(NamedTuple):
 
     A named tuple: pages build fifty or a thousand of these per request, and a tuple is
     built from a row's values in one step, several times faster than a frozen dataclass.
+    Its text fields are TEXT_FIELDS, in their order.
     """
 
     id: str
@@ -131,9 +89,65 @@ class CustomerRecord(NamedTuple):
         return self._asdict()
 
     @classmethod
-    def from_json(cls, document: dict[str, Any]) -> CustomerRecord:
-        return cls(**document)
+    def from_json(cls, document: Mapping[str, Any]) -> CustomerRecord:
+        """A record stored as JSON, perhaps before a field existed (then it is unset)
+        or after one was removed (then it is ignored)."""
+        return cls._make(document.get(name, _ABSENT.get(name)) for name in cls._fields)
 
 
+_ABSENT: dict[str, Any] = {name: None for name in TEXT_FIELD_NAMES}
 _RECORD_WIDTH = len(CustomerRecord._fields)
-assert CustomerRecord._fields == tuple(column.key for column in customer_columns)
+assert CustomerRecord._fields == ("id", "live", "created_at", "updated_at", *WRITABLE_FIELDS)
+
+# Sort keys compare by code point on every backend: SQLite's BINARY collation does so
+# for UTF-8 text, PostgreSQL needs the "C" collation.
+SortKey = Text().with_variant(Text(collation="C"), "postgresql")
+MetadataType = JSON().with_variant(JSONB(), "postgresql")
+# Ids sort by creation time only in code-point order, so they take the "C" collation too.
+IdType = String(26).with_variant(String(26, collation="C"), "postgresql")
+
+customers_table = Table(
+    "customers",
+    SQLModel.metadata,
+    Column("id", IdType, primary_key=True),
+    Column("account_id", String(40), ForeignKey(Account.id), nullable=False),
+    Column("live", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    *(Column(field.name, Text, nullable=True) for field in TEXT_FIELDS),
+    *(Column(field.key, SortKey, nullable=True) for field in TEXT_FIELDS),
+    Column("metadata", MetadataType, nullable=False),
+    Index("ix_customers_created", "account_id", "live", "created_at", "id"),
+    Index("ix_customers_name_key", "account_id", "live", "name_key", "id"),
+    Index("ix_customers_email_key", "account_id", "live", "email_key", "id"),
+    Index("ix_customers_email", "account_id", "live", "email"),
+)
+customer_columns = tuple(customers_table.c[name] for name in CustomerRecord._fields)
+
+
+def stored_values(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Table columns for the given writable fields, each text field's sort key included."""
+    columns = dict(fields)
+    for field in TEXT_FIELDS:
+        if field.name in fields:
+            value = fields[field.name]
+            columns[field.key] = None if value is None else value.casefold()
+    return columns
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_records"
+    __table_args__ = (
+        Index("ux_idempotency_scope", "account_id", "live", "key", unique=True),
+        Index("ix_idempotency_created", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(sa_column=Column(String(40), ForeignKey("accounts.id"), nullable=False))
+    live: bool = Field(sa_column=Column(Boolean, nullable=False))
+    key: str = Field(sa_column=Column(String(IDEMPOTENCY_KEY_MAX_LENGTH), nullable=False))
+    request_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    response: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(MetadataType, nullable=True)
+    )
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement
 
-from app.customers.models import CustomerRecord, customers_table
+from app.customers.models import TEXT_FIELDS_BY_NAME, CustomerRecord, customers_table
 
 
 class OrderField(Enum):
@@ -30,10 +30,15 @@ class OrderDirection(Enum):
 
 SortValue = int | str | None
 
+# Every other order field is a text field of the same name (lower case), sorted by its key.
+_TEXT_ORDERS = {
+    field: TEXT_FIELDS_BY_NAME[field.value.lower()]
+    for field in OrderField
+    if field is not OrderField.CREATED_AT
+}
 _KEY_COLUMNS: dict[OrderField, ColumnElement[SortValue]] = {
     OrderField.CREATED_AT: customers_table.c.created_at,
-    OrderField.NAME: customers_table.c.name_key,
-    OrderField.EMAIL: customers_table.c.email_key,
+    **{order: customers_table.c[field.key] for order, field in _TEXT_ORDERS.items()},
 }
 
 
@@ -75,7 +80,7 @@ def position_of(order: Order, customer: CustomerRecord) -> Position:
     field = order.field
     if field is OrderField.CREATED_AT:
         return Position(customer.created_at, customer.id)
-    value = customer.name if field is OrderField.NAME else customer.email
+    value: str | None = getattr(customer, _TEXT_ORDERS[field].name)
     return Position(casefold_key(value), customer.id)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
-from app.customers.filters import STRING_FIELDS, CustomerFilter, index_prefixes, prefix_range
+from app.customers.filters import TEXT_COLUMNS, CustomerFilter, index_prefixes, prefix_range
 from app.customers.models import customers_table
 from app.customers.ordering import Order
 from app.customers.pagination import SCOPE, scope_values
@@ -36,7 +36,7 @@ async def unindexed_prefixes(
         return frozenset()
     broad = set()
     for field, prefix in index_prefixes(tree):
-        key = STRING_FIELDS[field][1]
+        key = TEXT_COLUMNS[field][1]
         if field in broad or key is order.key_column:
             continue  # in the order's own index, the range is the walk
         in_range = (

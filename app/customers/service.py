@@ -14,8 +14,14 @@ from app.clock import now_ms
 from app.customers import idempotency
 from app.customers.cursors import InvalidCursor, decode_cursor
 from app.customers.filters import CompiledFilter, CustomerFilter, check_filter, compile_filter
-from app.customers.models import CustomerRecord, customer_columns, customers_table
-from app.customers.ordering import DEFAULT_ORDER, Order, Position, casefold_key, position_of
+from app.customers.models import (
+    TEXT_FIELD_NAMES,
+    CustomerRecord,
+    customer_columns,
+    customers_table,
+    stored_values,
+)
+from app.customers.ordering import DEFAULT_ORDER, Order, Position, position_of
 from app.customers.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, scope_values
 from app.customers.prefix_plans import unindexed_prefixes
 from app.customers.validation import check_idempotency_key, clean_customer_fields
@@ -134,7 +140,7 @@ async def create_customer(
         errors.append(key_error)
     if errors:
         return MutationResult(user_errors=errors)
-    values = {name: fields.get(name) for name in ("name", "email", "phone")}
+    values = {name: fields.get(name) for name in TEXT_FIELD_NAMES}
     values["metadata"] = fields.get("metadata") or {}
     if idempotency_key is None:
         async with store.write() as connection:
@@ -178,7 +184,7 @@ async def update_customer(
                 update(customers_table)
                 .where(SCOPE, _c.id == customer_id)
                 .values(
-                    **_column_values(changes),
+                    **stored_values(changes),
                     updated_at=case((_c.updated_at >= now, _c.updated_at + 1), else_=now),
                 )
                 .returning(*customer_columns),
@@ -219,10 +225,7 @@ async def _insert_customer(
         live=principal.live,
         created_at=created_at,
         updated_at=created_at,
-        name=values["name"],
-        email=values["email"],
-        phone=values["phone"],
-        metadata=values["metadata"],
+        **values,
     )
     await connection.execute(
         insert(customers_table).values(
@@ -231,22 +234,10 @@ async def _insert_customer(
             live=customer.live,
             created_at=customer.created_at,
             updated_at=customer.updated_at,
-            **_column_values(values),
+            **stored_values(values),
         )
     )
     return customer
-
-
-def _column_values(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Table columns for the given fields, sort keys included."""
-    columns = dict(fields)
-    if "name" in fields:
-        columns["name_key"] = casefold_key(fields["name"])
-    if "email" in fields:
-        columns["email_key"] = casefold_key(fields["email"])
-    if "phone" in fields:
-        columns["phone_key"] = casefold_key(fields["phone"])
-    return columns
 
 
 def _compiled(

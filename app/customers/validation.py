@@ -7,26 +7,24 @@ absent from the mapping) and returns them cleaned, or every problem found.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
 from app.customers.models import (
-    EMAIL_MAX_LENGTH,
     IDEMPOTENCY_KEY_MAX_LENGTH,
     METADATA_KEY_MAX_LENGTH,
     METADATA_MAX_KEYS,
     METADATA_VALUE_MAX_LENGTH,
-    NAME_MAX_LENGTH,
-    PHONE_MAX_LENGTH,
+    TEXT_FIELDS,
+    TextField,
 )
 from app.errors import UserError, UserErrorCode
 
 PHONE_PATTERN = re.compile(
     r"^(?=[^0-9]*[0-9])[0-9 +().\-]+(?:\s*(?:ext\.?|x)\s*[0-9]+)?\Z", re.IGNORECASE
 )
-TRIMMED_FIELDS = ("name", "email", "phone")
 # PostgreSQL text cannot hold U+0000, so no stored string may contain it, on any backend.
 NUL = "\x00"
 
@@ -34,16 +32,16 @@ NUL = "\x00"
 def clean_customer_fields(
     given: Mapping[str, Any],
 ) -> tuple[dict[str, Any], list[UserError]]:
-    """Trim and check name, email, phone and metadata; metadata None becomes {}."""
+    """Trim and check the text fields and metadata; metadata None becomes {}."""
     cleaned: dict[str, Any] = {}
     errors: list[UserError] = []
-    for field in TRIMMED_FIELDS:
-        if field in given:
-            value = _trimmed(given[field])
+    for field in TEXT_FIELDS:
+        if field.name in given:
+            value = _trimmed(given[field.name])
             problem = _check_text_field(field, value) if value is not None else None
             if problem:
                 errors.append(problem)
-            cleaned[field] = value
+            cleaned[field.name] = value
     if "metadata" in given:
         metadata = given["metadata"]
         cleaned["metadata"] = {} if metadata is None else metadata
@@ -73,27 +71,36 @@ def _trimmed(value: str | None) -> str | None:
     return stripped or None
 
 
-_MAX_LENGTHS = {"name": NAME_MAX_LENGTH, "email": EMAIL_MAX_LENGTH, "phone": PHONE_MAX_LENGTH}
-
-
-def _check_text_field(field: str, value: str) -> UserError | None:
-    path = ("input", field)
-    limit = _MAX_LENGTHS[field]
-    if len(value) > limit:
-        message = f"{field} must be at most {limit} characters."
+def _check_text_field(field: TextField, value: str) -> UserError | None:
+    path = ("input", field.name)
+    if len(value) > field.max_length:
+        message = f"{field.name} must be at most {field.max_length} characters."
         return UserError(path, message, UserErrorCode.TOO_LONG)
     if NUL in value:
-        return _nul_error(path, field)
-    if field == "email" and not _is_valid_email(value):
-        return UserError(path, "email is not a valid email address.", UserErrorCode.INVALID)
-    if field == "phone" and PHONE_PATTERN.match(value) is None:
-        return UserError(
-            path,
-            "phone may hold digits, spaces and + ( ) - . with at least one digit, "
-            "optionally ending in an extension such as 'ext. 12' or 'x12'.",
-            UserErrorCode.INVALID,
-        )
+        return _nul_error(path, field.name)
+    if field.format is not None and (problem := _FORMATS[field.format](value)) is not None:
+        return UserError(path, f"{field.name} {problem}", UserErrorCode.INVALID)
     return None
+
+
+def _email_problem(value: str) -> str | None:
+    return None if _is_valid_email(value) else "is not a valid email address."
+
+
+def _phone_problem(value: str) -> str | None:
+    if PHONE_PATTERN.match(value) is not None:
+        return None
+    return (
+        "may hold digits, spaces and + ( ) - . with at least one digit, "
+        "optionally ending in an extension such as 'ext. 12' or 'x12'."
+    )
+
+
+# What each TextField.format accepts: None, or what is wrong with the value.
+_FORMATS: dict[str, Callable[[str], str | None]] = {
+    "email": _email_problem,
+    "phone": _phone_problem,
+}
 
 
 def _is_valid_email(value: str) -> bool:

@@ -31,6 +31,7 @@ from graphql import (
     is_abstract_type,
 )
 from graphql.execution import VariableValues
+from strawberry.utils.str_converters import to_camel_case
 
 from app.customers.models import CustomerRecord
 
@@ -38,19 +39,12 @@ TYPENAME = "__typename"
 
 # Customer's fields as graphql-core would complete them from a CustomerRecord: each
 # scalar's serialize is the identity on these Python types (str, bool, int, dict).
-# Values are read from the record's fields followed by these constants.
+# Values are read from the record's fields (by their GraphQL names) followed by these
+# constants.
 _CONSTANTS = ("customer", "Customer")
-_VALUE_INDEX = {name: index for index, name in enumerate(CustomerRecord._fields)}
-CUSTOMER_FIELDS: dict[str, int] = {
-    "id": _VALUE_INDEX["id"],
+CUSTOMER_FIELD_INDEX: dict[str, int] = {
+    **{to_camel_case(name): index for index, name in enumerate(CustomerRecord._fields)},
     "object": len(CustomerRecord._fields),
-    "live": _VALUE_INDEX["live"],
-    "createdAt": _VALUE_INDEX["created_at"],
-    "updatedAt": _VALUE_INDEX["updated_at"],
-    "email": _VALUE_INDEX["email"],
-    "name": _VALUE_INDEX["name"],
-    "phone": _VALUE_INDEX["phone"],
-    "metadata": _VALUE_INDEX["metadata"],
     TYPENAME: len(CustomerRecord._fields) + 1,
 }
 PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
@@ -210,10 +204,10 @@ class _Planner:
         keys, indices = [], []
         for key, fields in self._subfields("Customer", nodes).items():
             name = fields[0].name.value
-            if name not in CUSTOMER_FIELDS:
+            if name not in CUSTOMER_FIELD_INDEX:
                 raise Unsupported(name)
             keys.append(key)
-            indices.append(CUSTOMER_FIELDS[name])
+            indices.append(CUSTOMER_FIELD_INDEX[name])
         return _serializer(tuple(keys), indices)
 
     def _subfields(self, type_name: str, nodes: list[FieldNode]) -> dict[str, list[FieldNode]]:
