@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from app.errors import StartupError
 from app.settings import Settings
 from app.store import sqlite_connection
 
@@ -130,3 +133,32 @@ def _upgrade_to_head(connection: Connection) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+@asynccontextmanager
+async def migrated_transaction(settings: Settings) -> AsyncIterator[AsyncConnection]:
+    """A transaction on a reachable, migrated database; the engine is gone afterwards."""
+    engine = create_engine(settings)
+    try:
+        try:
+            await check_connection(engine)
+            await migrate(engine)
+        except (SQLAlchemyError, OSError) as error:
+            raise StartupError(
+                f"cannot use the database at {safe_url(settings)}: {_first_line(error)}"
+            ) from error
+        async with engine.begin() as connection:
+            yield connection
+    finally:
+        await engine.dispose()
+
+
+def safe_url(settings: Settings) -> str:
+    """The database URL with its password hidden, for messages."""
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _first_line(error: BaseException) -> str:
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return text[0] if text else type(original).__name__

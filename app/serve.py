@@ -1,0 +1,110 @@
+"""The serving lifecycle: start-up, the GC tuning, signals, and a graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import gc
+import os
+import signal
+import sys
+
+from aiohttp import web
+
+from app.accounts import keys
+from app.errors import StartupError
+from app.production import refuse_unsafe_production
+from app.settings import Settings
+from app.store.engine import migrated_transaction, safe_url
+from app.web.app import create_app
+
+
+async def serve(settings: Settings) -> int:
+    """Migrate, listen, and serve until SIGINT or SIGTERM; then drain and stop."""
+    if settings.is_production:
+        refuse_unsafe_production(settings)
+    async with migrated_transaction(settings) as connection:
+        minted = await keys.mint_default_key_if_empty(connection)
+    runner = web.AppRunner(
+        create_app(settings), shutdown_timeout=settings.shutdown_grace_seconds, access_log=None
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        reason = "the port is already in use" if error.errno == errno.EADDRINUSE else error.strerror
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {reason}") from error
+    # What exists now (modules, the schema, the engine) lives as long as the process.
+    # Frozen, it is out of the cyclic collector's reach: a full collection walked all of
+    # it, pausing every request for up to 90 ms (p99 at 4x p50 under load). A request
+    # allocates thousands of short-lived containers, so the youngest generation is
+    # collected every 7,000 allocations rather than 700 (a few % of CPU at default).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(7_000, 10, 10)
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    print(
+        f"customers gateway serving {url} ({settings.environment.value}, "
+        f"database {safe_url(settings)})",
+        flush=True,
+    )
+    if minted:
+        _print_welcome(url, minted.secret)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, stop.set)
+    await stop.wait()
+    print(
+        f"shutting down: no new connections; finishing requests in flight "
+        f"(up to {settings.shutdown_grace_seconds:g} s)",
+        flush=True,
+    )
+    # Closes the listening socket, waits up to shutdown_grace_seconds for handlers, cancels
+    # the rest (their transactions roll back), then disposes the engine (cleanup_ctx).
+    await runner.cleanup()
+    if not await _cancelled_work_unwound():
+        # A statement still blocked in the driver: nothing is committed, so leaving is safe,
+        # and asyncio.run would otherwise cancel it a second time and wait for ever.
+        print("stopped with unfinished cleanup", file=sys.stderr, flush=True)
+        os._exit(1)
+    print("stopped", flush=True)
+    return 0
+
+
+# Longer than SQLite's busy timeout (app/store/engine.py): a cancelled statement that
+# waits on a lock gets its answer, and its transaction is rolled back, within this time.
+_UNWIND_SECONDS = 35.0
+
+
+async def _cancelled_work_unwound() -> bool:
+    """Wait for cancelled requests to finish rolling back; False if some never do."""
+    current = asyncio.current_task()
+    leftovers = [task for task in asyncio.all_tasks() if task is not current]
+    if not leftovers:
+        return True
+    _done, pending = await asyncio.wait(leftovers, timeout=_UNWIND_SECONDS)
+    return not pending
+
+
+def _print_welcome(url: str, secret: str) -> None:
+    print(
+        f"""
+First start: created the account 'default' and this sandbox API key (shown only once):
+
+    {secret}
+
+In GraphiQL ({url}), open the Headers pane and paste:
+    {{"Authorization": "Bearer {secret}"}}
+
+With curl:
+    curl {url} -H 'Authorization: Bearer {secret}' \\
+      -H 'Content-Type: application/json' \\
+      -d '{{"query": "{{ customers(first: 5) {{ nodes {{ id name email }} }} }}"}}'
+
+More keys: python -m app keys create --account NAME [--live]
+""",
+        flush=True,
+    )
