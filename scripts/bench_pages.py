@@ -115,7 +115,7 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
     results: dict[str, float] = {}
 
     def page(
-        order: Order, after: str | None = None, condition: filters.CustomerFilter | None = None
+        order: Order, after: str | None = None, condition: filters.FilterTree | None = None
     ) -> Callable[[], Awaitable[Any]]:
         async def call() -> Any:
             result = await service.list_customers(
@@ -130,7 +130,7 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
 
         return call
 
-    def total(condition: filters.CustomerFilter | None) -> Callable[[], Awaitable[int]]:
+    def total(condition: filters.FilterTree | None) -> Callable[[], Awaitable[int]]:
         async def call() -> int:
             return await service.count_customers(
                 store, principal=principal, customer_filter=condition
@@ -156,10 +156,10 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
                 )
             ).scalar_one()
         assert email is not None
-        selective = filters.CustomerFilter(text=(("email", filters.StringFilter(eq=email)),))
-        common = filters.CustomerFilter(text=(("name", filters.StringFilter(contains="son")),))
-        rare = filters.CustomerFilter(text=(("name", filters.StringFilter(contains="zzq")),))
-        prefix = filters.CustomerFilter(text=(("name", filters.StringFilter(starts_with="mar")),))
+        selective = filters.FilterTree(text=(("email", filters.TextOperators(eq=email)),))
+        common = filters.FilterTree(text=(("name", filters.TextOperators(contains="son")),))
+        rare = filters.FilterTree(text=(("name", filters.TextOperators(contains="zzq")),))
+        prefix = filters.FilterTree(text=(("name", filters.TextOperators(starts_with="mar")),))
         results["filter email eq (one customer)"] = await timed(page(Order(), condition=selective))
         results["filter name startsWith 'mar'"] = await timed(page(Order(), condition=prefix))
         results["filter name contains 'son' (common)"] = await timed(

@@ -23,7 +23,7 @@ from app.customers.service import PageArguments
 class CustomersArguments:
     page: PageArguments
     order: Order
-    customer_filter: filters.CustomerFilter | None
+    customer_filter: filters.FilterTree | None
 
 
 def customers_arguments(

@@ -76,12 +76,12 @@ class CustomerFilter:
     metadata: list[MetadataFilter] | None = strawberry.UNSET
 
 
-def to_filter(given: CustomerFilter) -> filters.CustomerFilter:
+def to_filter(given: CustomerFilter) -> filters.FilterTree:
     """The service filter for a CustomerFilter argument; explicit nulls are refused."""
     return _customer(given, "filter", 1)
 
 
-def _customer(given: CustomerFilter, path: str, level: int) -> filters.CustomerFilter:
+def _customer(given: CustomerFilter, path: str, level: int) -> filters.FilterTree:
     if level > filters.MAX_DEPTH:
         raise filters.too_deep()  # stop before recursing any deeper
     and_ = _given(given.and_, f"{path}.and")
@@ -91,7 +91,7 @@ def _customer(given: CustomerFilter, path: str, level: int) -> filters.CustomerF
     metadata = _given(given.metadata, f"{path}.metadata")
     created_at = _given(given.created_at, f"{path}.createdAt")
     updated_at = _given(given.updated_at, f"{path}.updatedAt")
-    return filters.CustomerFilter(
+    return filters.FilterTree(
         and_=_children(and_, f"{path}.and", level),
         or_=_children(or_, f"{path}.or", level),
         not_=None if not_ is None else _customer(not_, f"{path}.not", level + 1),
@@ -112,14 +112,14 @@ def _customer(given: CustomerFilter, path: str, level: int) -> filters.CustomerF
 
 def _children(
     given: Sequence[CustomerFilter] | None, path: str, level: int
-) -> tuple[filters.CustomerFilter, ...] | None:
+) -> tuple[filters.FilterTree, ...] | None:
     if given is None:
         return None
     return tuple(_customer(child, f"{path}[{i}]", level + 1) for i, child in enumerate(given))
 
 
-def _ids(given: IDFilter, path: str) -> filters.IdFilter:
-    return filters.IdFilter(
+def _ids(given: IDFilter, path: str) -> filters.IdOperators:
+    return filters.IdOperators(
         eq=_given(given.eq, f"{path}.eq"),
         neq=_given(given.neq, f"{path}.neq"),
         in_=_values(given.in_, f"{path}.in"),
@@ -127,11 +127,11 @@ def _ids(given: IDFilter, path: str) -> filters.IdFilter:
     )
 
 
-def _strings(given: StringFilter | None, path: str) -> filters.StringFilter | None:
+def _strings(given: StringFilter | None, path: str) -> filters.TextOperators | None:
     strings = _given(given, path)
     if strings is None:
         return None
-    return filters.StringFilter(
+    return filters.TextOperators(
         eq=_given(strings.eq, f"{path}.eq"),
         neq=_given(strings.neq, f"{path}.neq"),
         in_=_values(strings.in_, f"{path}.in"),
@@ -143,8 +143,8 @@ def _strings(given: StringFilter | None, path: str) -> filters.StringFilter | No
     )
 
 
-def _millis(given: EpochMillisFilter, path: str) -> filters.MillisFilter:
-    return filters.MillisFilter(
+def _millis(given: EpochMillisFilter, path: str) -> filters.MillisOperators:
+    return filters.MillisOperators(
         **{name: _given(getattr(given, name), f"{path}.{name}") for name in _MILLIS_OPERATORS}
     )
 
@@ -152,8 +152,8 @@ def _millis(given: EpochMillisFilter, path: str) -> filters.MillisFilter:
 _MILLIS_OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte")
 
 
-def _metadata(given: MetadataFilter, path: str) -> filters.MetadataCondition:
-    return filters.MetadataCondition(
+def _metadata(given: MetadataFilter, path: str) -> filters.MetadataOperators:
+    return filters.MetadataOperators(
         key=given.key,
         eq=_given(given.eq, f"{path}.eq"),
         neq=_given(given.neq, f"{path}.neq"),

@@ -47,7 +47,7 @@ _LIKE_ESCAPE = "\\"
 
 
 @dataclass(frozen=True, slots=True)
-class IdFilter:
+class IdOperators:
     eq: str | None = None
     neq: str | None = None
     in_: tuple[str, ...] | None = None
@@ -55,7 +55,7 @@ class IdFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class StringFilter:
+class TextOperators:
     eq: str | None = None
     neq: str | None = None
     in_: tuple[str, ...] | None = None
@@ -67,7 +67,7 @@ class StringFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class MillisFilter:
+class MillisOperators:
     eq: int | None = None
     neq: int | None = None
     gt: int | None = None
@@ -77,7 +77,7 @@ class MillisFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class MetadataCondition:
+class MetadataOperators:
     key: str
     eq: str | None = None
     neq: str | None = None
@@ -86,32 +86,32 @@ class MetadataCondition:
 
 
 @dataclass(frozen=True, slots=True)
-class CustomerFilter:
+class FilterTree:
     """One filter object; None means "not given". Everything given must hold."""
 
-    and_: tuple[CustomerFilter, ...] | None = None
-    or_: tuple[CustomerFilter, ...] | None = None
-    not_: CustomerFilter | None = None
-    id: IdFilter | None = None
+    and_: tuple[FilterTree, ...] | None = None
+    or_: tuple[FilterTree, ...] | None = None
+    not_: FilterTree | None = None
+    id: IdOperators | None = None
     # (text field name, its operators) for the customer's TEXT_FIELDS that are given.
-    text: tuple[tuple[str, StringFilter], ...] = ()
-    created_at: MillisFilter | None = None
-    updated_at: MillisFilter | None = None
-    metadata: tuple[MetadataCondition, ...] | None = None
+    text: tuple[tuple[str, TextOperators], ...] = ()
+    created_at: MillisOperators | None = None
+    updated_at: MillisOperators | None = None
+    metadata: tuple[MetadataOperators, ...] | None = None
 
-    def children(self) -> Iterator[CustomerFilter]:
+    def children(self) -> Iterator[FilterTree]:
         yield from self.and_ or ()
         yield from self.or_ or ()
         if self.not_ is not None:
             yield self.not_
 
 
-OperatorSet = IdFilter | StringFilter | MillisFilter | MetadataCondition
+OperatorSet = IdOperators | TextOperators | MillisOperators | MetadataOperators
 
 
 def too_deep() -> BadUserInput:
     return BadUserInput(
-        ARGUMENT, f"filter nests more than {MAX_DEPTH} CustomerFilter levels; simplify it."
+        ARGUMENT, f"filter nests more than {MAX_DEPTH} FilterTree levels; simplify it."
     )
 
 
@@ -134,7 +134,7 @@ class CompiledFilter:
 
     def __init__(
         self,
-        tree: CustomerFilter,
+        tree: FilterTree,
         dialect: str,
         unindexed_prefixes: frozenset[str],
         condition: ColumnElement[bool],
@@ -152,7 +152,7 @@ class CompiledFilter:
 
 @lru_cache(maxsize=COMPILED_FILTERS)
 def compile_filter(
-    tree: CustomerFilter, *, dialect: str, unindexed_prefixes: frozenset[str] = frozenset()
+    tree: FilterTree, *, dialect: str, unindexed_prefixes: frozenset[str] = frozenset()
 ) -> CompiledFilter:
     """Check the rules, then build the condition for `dialect` ("sqlite" or "postgresql").
 
@@ -167,7 +167,7 @@ def compile_filter(
     return CompiledFilter(tree, dialect, unindexed_prefixes, condition)
 
 
-def index_prefixes(tree: CustomerFilter) -> Iterator[tuple[str, str]]:
+def index_prefixes(tree: FilterTree) -> Iterator[tuple[str, str]]:
     """(field, casefolded prefix) of each `startsWith` that every match must satisfy:
     those at the top of the tree or under `and`, where an index range can serve them."""
     for field, strings in tree.text:
@@ -192,7 +192,7 @@ def prefix_range(key: ColumnElement[str], prefix: str) -> list[ColumnElement[boo
     return bounds
 
 
-def check_filter(tree: CustomerFilter) -> None:
+def check_filter(tree: FilterTree) -> None:
     """Raise BadUserInput if the tree breaks a size rule or holds an unstorable string."""
     conditions = 0
     pending = [(tree, 1)]
@@ -212,7 +212,7 @@ def check_filter(tree: CustomerFilter) -> None:
         pending.extend((child, level + 1) for child in node.children())
 
 
-def _operator_sets(node: CustomerFilter) -> list[OperatorSet]:
+def _operator_sets(node: FilterTree) -> list[OperatorSet]:
     sets: list[OperatorSet | None] = [
         node.id,
         *(strings for _field, strings in node.text),
@@ -256,7 +256,7 @@ class _Compiler:
         self._postgres = postgres
         self._unindexed_prefixes = unindexed_prefixes
 
-    def customer(self, node: CustomerFilter) -> ColumnElement[bool]:
+    def customer(self, node: FilterTree) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
         if node.and_ is not None:
             parts.append(and_(true(), *(self.customer(child) for child in node.and_)))
@@ -276,7 +276,7 @@ class _Compiler:
             parts.extend(self._metadata(entry))
         return and_(true(), *parts)
 
-    def _ids(self, ids: IdFilter) -> Iterator[ColumnElement[bool]]:
+    def _ids(self, ids: IdOperators) -> Iterator[ColumnElement[bool]]:
         column = _c.id
         if ids.eq is not None:
             yield column == ids.eq
@@ -289,7 +289,7 @@ class _Compiler:
 
     def _strings(
         self,
-        strings: StringFilter,
+        strings: TextOperators,
         column: ColumnElement[str],
         key: ColumnElement[str],
         field: str,
@@ -314,7 +314,7 @@ class _Compiler:
         if strings.is_null is not None:
             yield column.is_(None) if strings.is_null else present
 
-    def _metadata(self, entry: MetadataCondition) -> Iterator[ColumnElement[bool]]:
+    def _metadata(self, entry: MetadataOperators) -> Iterator[ColumnElement[bool]]:
         if entry.eq is not None:
             yield self._metadata_value_in(entry.key, (entry.eq,))
         if entry.neq is not None:
@@ -358,7 +358,7 @@ class _Compiler:
         return column.in_(select(listed.c.value))
 
 
-def _millis(millis: MillisFilter, column: ColumnElement[int]) -> Iterator[ColumnElement[bool]]:
+def _millis(millis: MillisOperators, column: ColumnElement[int]) -> Iterator[ColumnElement[bool]]:
     if millis.eq is not None:
         yield column == millis.eq
     if millis.neq is not None:

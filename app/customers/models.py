@@ -40,7 +40,7 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 255
 @dataclass(frozen=True, slots=True)
 class TextField:
     """An optional text field of the customer: trimmed, at most `max_length` characters,
-    of a checked `format` if given ("email", "phone"), filterable with StringFilter."""
+    of a checked `format` if given ("email", "phone"), filterable (StringFilter in GraphQL)."""
 
     name: str
     max_length: int

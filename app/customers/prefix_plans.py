@@ -20,7 +20,7 @@ from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
-from app.customers.filters import TEXT_COLUMNS, CustomerFilter, index_prefixes, prefix_range
+from app.customers.filters import TEXT_COLUMNS, FilterTree, index_prefixes, prefix_range
 from app.customers.models import customers_table
 from app.customers.ordering import Order
 from app.customers.pagination import SCOPE, scope_values
@@ -29,7 +29,7 @@ BROAD_PREFIX_ROWS = 1_000
 
 
 async def unindexed_prefixes(
-    connection: AsyncConnection, principal: Principal, tree: CustomerFilter, order: Order
+    connection: AsyncConnection, principal: Principal, tree: FilterTree, order: Order
 ) -> frozenset[str]:
     """The fields whose `startsWith` the page should check row by row, not by index."""
     if connection.dialect.name != "sqlite":

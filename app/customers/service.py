@@ -13,7 +13,7 @@ from app.accounts.keys import Principal
 from app.clock import now_ms
 from app.customers import idempotency
 from app.customers.cursors import InvalidCursor, decode_cursor
-from app.customers.filters import CompiledFilter, CustomerFilter, check_filter, compile_filter
+from app.customers.filters import CompiledFilter, FilterTree, check_filter, compile_filter
 from app.customers.models import (
     TEXT_FIELD_NAMES,
     CustomerRecord,
@@ -86,7 +86,7 @@ async def list_customers(
     principal: Principal,
     page: PageArguments,
     order: Order = DEFAULT_ORDER,
-    customer_filter: CustomerFilter | None = None,
+    customer_filter: FilterTree | None = None,
 ) -> Page:
     """A page of the principal's customers; argument problems raise BadUserInput.
 
@@ -118,7 +118,7 @@ async def count_customers(
     store: Store,
     *,
     principal: Principal,
-    customer_filter: CustomerFilter | None = None,
+    customer_filter: FilterTree | None = None,
 ) -> int:
     """How many of the principal's customers match, ignoring pagination."""
     compiled = _compiled(store, customer_filter)
@@ -242,7 +242,7 @@ async def _insert_customer(
 
 def _compiled(
     store: Store,
-    customer_filter: CustomerFilter | None,
+    customer_filter: FilterTree | None,
     unindexed: frozenset[str] = frozenset(),
 ) -> CompiledFilter | None:
     if customer_filter is None:

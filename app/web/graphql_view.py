@@ -14,7 +14,7 @@ from graphql.pyutils import is_awaitable
 from app.accounts import keys
 from app.api.context import GatewayContext
 from app.web import graphiql, limits
-from app.web.errors import document_error, execution_error, request_error
+from app.web.error_entries import document_error, execution_error, request_error
 from app.web.params import (
     GRAPHQL_RESPONSE_JSON,
     GraphQLParams,
