@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
 import app.customers.models  # noqa: F401 - registers the tables
-from app.store.engine import HEAD_REVISION, MIGRATIONS_DIR
+from app.store.engine import MIGRATIONS_DIR, head_revision
 from tests.gateway import Gateway
 
 
@@ -41,7 +41,7 @@ async def test_migrated_database_matches_the_models(gateway: Gateway) -> None:
 
 def test_head_revision_is_the_newest_migration() -> None:
     scripts = ScriptDirectory(str(MIGRATIONS_DIR))
-    assert scripts.get_current_head() == HEAD_REVISION
+    assert scripts.get_current_head() == head_revision()
 
 
 async def test_an_up_to_date_database_is_served_without_loading_alembic(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,6 @@ from app.settings import Settings
 from app.store import sqlite_connection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-# The newest migration in MIGRATIONS_DIR (tests/test_migrations.py holds them equal).
-HEAD_REVISION = "0003"
 # Any constant works; it only has to be the same in every replica.
 _MIGRATION_LOCK_ID = 7_411_202_611
 
@@ -108,7 +107,7 @@ async def migrate(engine: AsyncEngine) -> None:
     and Pygments) would keep 11 MiB in every serving process for nothing.
     """
     async with engine.connect() as connection:
-        if await connection.run_sync(_revision) == HEAD_REVISION:
+        if await connection.run_sync(_revision) == head_revision():
             return
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -116,6 +115,13 @@ async def migrate(engine: AsyncEngine) -> None:
                 text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _MIGRATION_LOCK_ID}
             )
         await connection.run_sync(_upgrade_to_head)
+
+
+@cache
+def head_revision() -> str:
+    """The newest migration's revision: migrations are named `<revision>_<what>.py` with
+    revisions that count up (tests/test_migrations.py holds this equal to Alembic's head)."""
+    return max(path.name.split("_", 1)[0] for path in (MIGRATIONS_DIR / "versions").glob("*.py"))
 
 
 def _revision(connection: Connection) -> str | None:
