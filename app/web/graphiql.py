@@ -1,7 +1,10 @@
 """The GraphiQL page, with every asset served by the gateway itself.
 
-The assets come from the npm packages pinned in package-lock.json (`npm ci` at setup);
-they are never committed and never fetched at run time. GraphiQL 3 ships a UMD bundle
+The assets come from the npm packages pinned in package-lock.json: `scripts/setup`
+runs `npm ci`, then `scripts/graphiql_assets` copies them into `graphiql_assets/` beside
+this module, which the built package carries (a development checkout also finds them
+in node_modules). They are never committed and never fetched at run time; where they
+are missing, the page says which and how to get them. GraphiQL 3 ships a UMD bundle
 with its fonts inlined in the CSS, and React 18 ships UMD builds, so no bundler is needed.
 The page's Content-Security-Policy lets it load and call nothing but this origin.
 """
@@ -15,8 +18,8 @@ from pathlib import Path
 from aiohttp import web
 
 ASSETS_URL = "/graphiql/assets"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-NODE_MODULES = PROJECT_ROOT / "node_modules"
+PACKAGED_ASSETS = Path(__file__).resolve().parent / "graphiql_assets"
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 ASSETS = {
     "react.production.min.js": "react/umd/react.production.min.js",
     "react-dom.production.min.js": "react-dom/umd/react-dom.production.min.js",
@@ -101,10 +104,42 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
-def page_response() -> web.Response:
-    html = PAGE.format(
-        assets=ASSETS_URL, hint=KEY_HINT.replace("&", "&amp;").replace("<", "&lt;"), script=SCRIPT
-    )
+MISSING_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Customers gateway · GraphiQL is not installed</title></head>
+<body>
+  <h1>GraphiQL's assets are missing</h1>
+  <p>This gateway was installed without the files GraphiQL runs from:</p>
+  <ul>{missing}</ul>
+  <p>In a checkout, run <code>scripts/setup</code> (it runs <code>npm ci</code>, then
+  <code>scripts/graphiql_assets</code>). To build a package that carries them, run
+  <code>scripts/graphiql_assets</code> before <code>pip install .</code> or building the
+  wheel. The API at this URL works without them.</p>
+</body>
+</html>
+"""
+
+
+def asset_path(name: str, directories: tuple[Path, Path] | None = None) -> Path | None:
+    """Where an asset's file is: in the package, else in a checkout's node_modules."""
+    relative = ASSETS.get(name)
+    if relative is None:
+        return None
+    packaged, modules = directories or (PACKAGED_ASSETS, NODE_MODULES)
+    for path in (packaged / name, modules / relative):
+        if path.is_file():
+            return path
+    return None
+
+
+def page_response(directories: tuple[Path, Path] | None = None) -> web.Response:
+    missing = [name for name in ASSETS if asset_path(name, directories) is None]
+    if missing:
+        items = "".join(f"<li><code>{name}</code> (npm: {ASSETS[name]})</li>" for name in missing)
+        html = MISSING_PAGE.format(missing=items)
+    else:
+        hint = KEY_HINT.replace("&", "&amp;").replace("<", "&lt;")
+        html = PAGE.format(assets=ASSETS_URL, hint=hint, script=SCRIPT)
     return web.Response(
         text=html,
         content_type="text/html",
@@ -117,10 +152,11 @@ def page_response() -> web.Response:
 
 
 async def serve_asset(request: web.Request) -> web.StreamResponse:
-    relative = ASSETS.get(request.match_info["name"])
-    path = NODE_MODULES / relative if relative else None
-    if path is None or not path.is_file():
-        raise web.HTTPNotFound(text="No such asset. Run scripts/setup to install GraphiQL.")
+    path = asset_path(request.match_info["name"])
+    if path is None:
+        raise web.HTTPNotFound(
+            text="No such asset. Run scripts/setup (or scripts/graphiql_assets) to install it."
+        )
     return web.FileResponse(
         path,
         headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"},
