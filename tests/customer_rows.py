@@ -17,20 +17,16 @@ from tests.gateway import Gateway
 
 
 def customer_row(
-    created_at: int,
-    *,
-    name: str | None = None,
-    email: str | None = None,
-    phone: str | None = None,
-    metadata: dict[str, str] | None = None,
+    created_at: int, *, metadata: dict[str, str] | None = None, **text: str | None
 ) -> dict[str, Any]:
+    """A customer created at `created_at`, with the given text fields (name=…, email=…)."""
+    unknown = set(text) - set(TEXT_FIELD_NAMES)
+    assert not unknown, f"not text fields of the customer: {unknown}"
     return {
         "id": new_customer_id(created_at),
         "createdAt": created_at,
         "updatedAt": created_at,
-        "name": name,
-        "email": email,
-        "phone": phone,
+        **{field: text.get(field) for field in TEXT_FIELD_NAMES},
         "metadata": metadata or {},
     }
 
