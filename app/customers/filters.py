@@ -192,8 +192,11 @@ def prefix_range(key: ColumnElement[str], prefix: str) -> list[ColumnElement[boo
     return bounds
 
 
+@lru_cache(maxsize=COMPILED_FILTERS)
 def check_filter(tree: FilterTree) -> None:
-    """Raise BadUserInput if the tree breaks a size rule or holds an unstorable string."""
+    """Raise BadUserInput if the tree breaks a size rule or holds an unstorable string.
+
+    A tree that passed is remembered (one that broke a rule raised and was not)."""
     conditions = 0
     pending = [(tree, 1)]
     while pending:
