@@ -154,8 +154,12 @@ def page_response(directories: tuple[Path, Path] | None = None) -> web.Response:
 async def serve_asset(request: web.Request) -> web.StreamResponse:
     path = asset_path(request.match_info["name"])
     if path is None:
-        raise web.HTTPNotFound(
-            text="No such asset. Run scripts/setup (or scripts/graphiql_assets) to install it."
+        # Returned, not raised: the error middleware turns raised 404s into JSON and
+        # would drop this text.
+        return web.Response(
+            status=404,
+            text="No such asset. Run scripts/setup (or scripts/graphiql_assets) to install it.",
+            headers={"X-Content-Type-Options": "nosniff"},
         )
     return web.FileResponse(
         path,
