@@ -4,14 +4,12 @@ request costs the database nothing (the key lookup aside, which a cached key ski
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from tests.gateway import Gateway
+from tests.test_lookups import recorded_statements
 
 PAGE = "{{ customers({arguments}) {{ nodes {{ id }} }} }}"
 WITH_CURSOR = "query($a: String) {{ customers({arguments}) {{ nodes {{ id }} }} }}"
@@ -39,25 +37,11 @@ REFUSED: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-@contextmanager
-def statements(gateway: Gateway) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(gateway.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(gateway.engine.sync_engine, "before_cursor_execute", record)
-
-
 @pytest.mark.parametrize("case", sorted(REFUSED))
 async def test_a_refused_argument_runs_no_statement(gateway: Gateway, case: str) -> None:
     query, variables = REFUSED[case]
     await gateway.data("{ customers(first: 1) { nodes { id } } }")  # the key is now cached
-    with statements(gateway) as seen:
+    with recorded_statements(gateway.engine) as seen:
         status, body = await gateway.post(query, variables)
     assert status == 200
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
@@ -66,6 +50,6 @@ async def test_a_refused_argument_runs_no_statement(gateway: Gateway, case: str)
 
 async def test_the_counter_sees_an_accepted_request(gateway: Gateway) -> None:
     await gateway.data("{ customers(first: 1) { nodes { id } } }")
-    with statements(gateway) as seen:
+    with recorded_statements(gateway.engine) as seen:
         await gateway.data('{ customers(filter: {name: {startsWith: "p"}}) { nodes { id } } }')
     assert seen

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 
 import strawberry
 
+from app.api.context import GatewayContext
 from app.api.filter_inputs import CustomerFilter, to_filter
 from app.api.inputs import CustomerOrder, optional
-from app.customers import filters
+from app.customers import filters, service
 from app.customers.ordering import DEFAULT_ORDER, Order
+from app.customers.pagination import Page
 from app.customers.service import PageArguments
 
 
@@ -24,6 +26,20 @@ class CustomersArguments:
     page: PageArguments
     order: Order
     customer_filter: filters.FilterTree | None
+
+    async def read_page(self, context: GatewayContext) -> Page:
+        return await service.list_customers(
+            context.store,
+            principal=context.principal,
+            page=self.page,
+            order=self.order,
+            customer_filter=self.customer_filter,
+        )
+
+    async def count(self, context: GatewayContext) -> int:
+        return await service.count_customers(
+            context.store, principal=context.principal, customer_filter=self.customer_filter
+        )
 
 
 def customers_arguments(

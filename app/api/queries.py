@@ -57,19 +57,5 @@ class Query:
     ) -> CustomerConnection:
         context = info.context
         arguments = customers_arguments(first, after, last, before, filter, order_by)
-        page = await service.list_customers(
-            context.store,
-            principal=context.principal,
-            page=arguments.page,
-            order=arguments.order,
-            customer_filter=arguments.customer_filter,
-        )
-
-        async def count() -> int:
-            return await service.count_customers(
-                context.store,
-                principal=context.principal,
-                customer_filter=arguments.customer_filter,
-            )
-
-        return CustomerConnection.from_page(page, arguments.order, count)
+        page = await arguments.read_page(context)
+        return CustomerConnection.from_page(page, arguments.order, lambda: arguments.count(context))

@@ -36,11 +36,11 @@ class Store:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._reads = engine
-        if engine.dialect.name == "postgresql":
+        if self.dialect == "postgresql":
             self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         size = getattr(engine.pool, "size", None)
         self._turns = asyncio.Semaphore(size()) if callable(size) else None
-        self._writer = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
