@@ -1,4 +1,4 @@
-"""The command line: serve, migrate and manage API keys."""
+"""The command line: serve, migrate, and manage API keys and persisted documents."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import NoReturn
 
 from pydantic import ValidationError
 
 from app.accounts import keys
+from app.clock import format_ms
+from app.documents import commands as documents_commands
 from app.errors import StartupError
 from app.logs import configure_logging
 from app.settings import Settings
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = key_commands.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id", help="the key's id, as `keys list` shows it (key_…)")
     revoke.set_defaults(run=_keys_revoke)
+    documents_commands.add_commands(commands)
     return parser
 
 
@@ -129,11 +131,11 @@ async def _keys_list(settings: Settings, _arguments: argparse.Namespace) -> int:
         listing = await keys.list_keys(connection)
     print(f"{'id':<22} {'account':<20} {'mode':<8} {'key':<20} {'created':<20} status")
     for key in listing:
-        status = "revoked " + _when(key.revoked_at) if key.revoked_at else "active"
+        status = "revoked " + format_ms(key.revoked_at) if key.revoked_at else "active"
         mode = "live" if key.live else "sandbox"
         print(
             f"{key.key_id:<22} {key.account_name:<20} {mode:<8} {key.hint:<20} "
-            f"{_when(key.created_at):<20} {status}"
+            f"{format_ms(key.created_at):<20} {status}"
         )
     return 0
 
@@ -146,7 +148,3 @@ async def _keys_revoke(settings: Settings, arguments: argparse.Namespace) -> int
         return 1
     print(f"revoked {arguments.key_id}")
     return 0
-
-
-def _when(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")

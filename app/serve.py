@@ -23,6 +23,15 @@ async def serve(settings: Settings) -> int:
     """Migrate, listen, and serve until SIGINT or SIGTERM; then drain and stop."""
     if settings.is_production:
         refuse_unsafe_production(settings)
+        if "persisted_documents" not in settings.model_fields_set:
+            print(
+                "warning: PERSISTED_DOCUMENTS is not set, so this gateway runs in apq mode: it "
+                "runs any document a client sends and stores new ones. Set "
+                "PERSISTED_DOCUMENTS=trusted to run only your apps' documents (README, "
+                '"Persisted documents").',
+                file=sys.stderr,
+                flush=True,
+            )
     async with migrated_transaction(settings) as connection:
         minted = await keys.mint_default_key_if_empty(connection)
     runner = web.AppRunner(

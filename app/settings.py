@@ -21,6 +21,14 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+class PersistedDocuments(StrEnum):
+    """Which documents run (README, "Persisted documents")."""
+
+    OFF = "off"
+    APQ = "apq"
+    TRUSTED = "trusted"
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; each field is an environment variable."""
 
@@ -50,6 +58,9 @@ class Settings(BaseSettings):
     max_tokens: int = Field(default=2_000, ge=50)
     max_operations: int = Field(default=10, ge=1)
     max_node_budget: int = Field(default=50_000, ge=1)
+    max_batch_operations: int = Field(default=10, ge=1, le=1_000)
+
+    persisted_documents: PersistedDocuments = PersistedDocuments.APQ
 
     # Plans the hot query shapes instead of resolving field by field (app/api/fastpath);
     # off sends every document through graphql-core, with the same answers.

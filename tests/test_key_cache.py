@@ -28,7 +28,7 @@ async def test_revoked_elsewhere_works_until_the_cache_forgets_it(
             update(keys.api_keys).where(keys.api_keys.c.id == minted.key_id).values(revoked_at=1)
         )
     assert (await gateway.post(QUERY, key=minted.secret))[0] == 200
-    memory = gateway.key_cache
+    memory = gateway.key_cache.entries
     later = memory.clock() + keys.KEY_CACHE_SECONDS + 0.1
     monkeypatch.setattr(memory, "clock", lambda: later)
     status, body = await gateway.post(QUERY, key=minted.secret)

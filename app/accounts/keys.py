@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
@@ -27,6 +25,7 @@ from app.accounts.models import Account, ApiKey
 from app.clock import now_ms
 from app.ids import random_base62
 from app.store.store import Store
+from app.timed_cache import TimedCache
 
 accounts = SQLModel.metadata.tables[Account.__tablename__]
 api_keys = SQLModel.metadata.tables[ApiKey.__tablename__]
@@ -107,30 +106,17 @@ class KeyCache:
     """Active keys by secret hash, each for `seconds`; least recently used go first."""
 
     def __init__(self, seconds: float = KEY_CACHE_SECONDS, size: int = KEY_CACHE_SIZE) -> None:
-        self._seconds = seconds
-        self._size = size
-        self.clock = time.monotonic
-        self._entries: OrderedDict[str, tuple[Principal, str, float]] = OrderedDict()
+        self.entries: TimedCache[str, tuple[Principal, str]] = TimedCache(seconds, size)
 
     def get(self, secret_hash: str) -> Principal | None:
-        entry = self._entries.get(secret_hash)
-        if entry is None:
-            return None
-        if entry[2] <= self.clock():
-            del self._entries[secret_hash]
-            return None
-        self._entries.move_to_end(secret_hash)
-        return entry[0]
+        entry = self.entries.get(secret_hash)
+        return entry[0] if entry else None
 
     def put(self, secret_hash: str, key_id: str, principal: Principal) -> None:
-        self._entries[secret_hash] = (principal, key_id, self.clock() + self._seconds)
-        self._entries.move_to_end(secret_hash)
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        self.entries.put(secret_hash, (principal, key_id))
 
     def forget(self, key_id: str) -> None:
-        for secret_hash in [h for h, entry in self._entries.items() if entry[1] == key_id]:
-            del self._entries[secret_hash]
+        self.entries.forget(lambda _hash, entry: entry[1] == key_id)
 
 
 async def mint_key(connection: AsyncConnection, *, account_name: str, live: bool) -> MintedKey:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from graphql import NoSchemaIntrospectionCustomRule, specified_rules
 
 from app.accounts.keys import KeyCache
 from app.api.fastpath import Executor
 from app.api.schema import build_schema
+from app.documents.registry import DocumentRegistry
 from app.settings import Settings
 from app.store.engine import migrate
 from app.store.store import Store
@@ -17,9 +17,8 @@ from app.web import cors, graphiql
 from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
-from app.web.limits import Limits
 from app.web.middleware import request_context
-from app.web.state import DOCUMENTS, EXECUTOR, KEY_CACHE, SETTINGS, STORE
+from app.web.state import DOCUMENTS, EXECUTOR, KEY_CACHE, PERSISTED, SETTINGS, STORE
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -31,17 +30,8 @@ def create_app(settings: Settings) -> web.Application:
     executor = Executor(build_schema(), enabled=settings.fast_path)
     app[EXECUTOR] = executor
     app[KEY_CACHE] = KeyCache()
-    schema = executor.schema
-    rules = list(specified_rules)
-    if not settings.introspection_enabled:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    app[DOCUMENTS] = DocumentCache(
-        schema,
-        rules=rules,
-        max_tokens=settings.max_tokens,
-        limits=Limits.from_settings(settings),
-        hide_suggestions=not settings.detailed_errors,
-    )
+    app[PERSISTED] = DocumentRegistry()
+    app[DOCUMENTS] = DocumentCache.for_settings(executor.schema, settings)
     app.cleanup_ctx.append(_store)
     app.on_response_prepare.append(cors.add_headers)
     # Every method reaches the handler, which answers the others with a JSON 405.

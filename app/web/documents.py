@@ -13,11 +13,13 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     GraphQLSyntaxError,
+    NoSchemaIntrospectionCustomRule,
     parse,
     specified_rules,
     validate,
 )
 
+from app.settings import Settings
 from app.web import limits
 
 # graphql-core's syntax error when a parse limit stops it; the edge answers QUERY_TOO_COMPLEX.
@@ -33,6 +35,10 @@ class CheckedDocument:
     parse_errors: list[GraphQLError]
     validation_errors: list[GraphQLError]
     limit_errors: list[GraphQLError]
+
+    @property
+    def errors(self) -> list[GraphQLError]:
+        return self.parse_errors + self.limit_errors + self.validation_errors
 
 
 class DocumentCache:
@@ -55,6 +61,20 @@ class DocumentCache:
         self._limits = limits
         self._hide_suggestions = hide_suggestions
         self._entries: OrderedDict[str, CheckedDocument] = OrderedDict()
+
+    @classmethod
+    def for_settings(cls, schema: GraphQLSchema, settings: Settings) -> DocumentCache:
+        """The checks a served request gets: limits, validation, introspection if allowed."""
+        rules = list(specified_rules)
+        if not settings.introspection_enabled:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        return cls(
+            schema,
+            rules=rules,
+            max_tokens=settings.max_tokens,
+            limits=limits.Limits.from_settings(settings),
+            hide_suggestions=not settings.detailed_errors,
+        )
 
     def check(self, query: str) -> CheckedDocument:
         entry = self._entries.get(query)

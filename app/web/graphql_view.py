@@ -1,9 +1,15 @@
-"""POST/GET /graphql as the GraphQL-over-HTTP draft spec asks, plus GraphiQL for browsers."""
+"""POST/GET /graphql as the GraphQL-over-HTTP draft spec asks, plus GraphiQL for browsers.
+
+A request is authenticated once; each of its operations (one, or a batch's entries in
+order, one after another) is then read, checked, executed and answered on its own, all
+within the request time limit.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -13,21 +19,44 @@ from graphql.pyutils import is_awaitable
 
 from app.accounts import keys
 from app.api.context import GatewayContext
-from app.web import graphiql, limits
+from app.documents.registry import NewDocument
+from app.web import graphiql, http_cache, limits
 from app.web.error_entries import document_error, execution_error, request_error
 from app.web.params import (
     GRAPHQL_RESPONSE_JSON,
     GraphQLParams,
+    GraphQLRequest,
     RequestError,
-    read_params,
+    read_request,
     response_media_type,
 )
-from app.web.state import DOCUMENTS, EXECUTOR, KEY_CACHE, LOG_FIELDS, REQUEST_ID, SETTINGS, STORE
+from app.web.persisted import document_text
+from app.web.state import (
+    DOCUMENTS,
+    EXECUTOR,
+    KEY_CACHE,
+    LOG_FIELDS,
+    PERSISTED,
+    REQUEST_ID,
+    SETTINGS,
+    STORE,
+)
 
 BEARER = "bearer "
 ALLOWED_METHODS = ("GET", "POST")
 
 log = logging.getLogger("app.web")
+
+
+@dataclass(slots=True)
+class _Answer:
+    """One operation's answer: alone it is the response, in a batch one entry of it."""
+
+    body: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    # A GET by documentId that ran: the response may carry an ETag (app/web/http_cache).
+    cacheable: bool = False
 
 
 async def handle_graphql(request: web.Request) -> web.StreamResponse:
@@ -46,19 +75,51 @@ async def handle_graphql(request: web.Request) -> web.StreamResponse:
         settings.graphiql_enabled
         and request.method == "GET"
         and "query" not in request.query
+        and "documentId" not in request.query
         and _wants_html(request)
     ):
         return graphiql.page_response()
     try:
         media_type = response_media_type(request)
     except RequestError as error:
-        return _error_response(error, "application/json")
+        return _error_response(error, media_type="application/json")
     try:
         principal = await _authenticate(request)
-        params = await _read_in_time(request, settings.request_timeout_seconds)
-        return await _execute(request, params, principal, media_type)
+        graphql_request = await _read_in_time(request)
     except RequestError as error:
         return _error_response(error, media_type)
+    deadline = asyncio.get_running_loop().time() + settings.request_timeout_seconds
+    if not graphql_request.batch:
+        answer = await _answer(
+            request,
+            graphql_request.operations[0],
+            principal,
+            media_type,
+            deadline,
+            request[LOG_FIELDS],
+        )
+        return _single_response(request, answer, media_type)
+    return await _batch_response(request, graphql_request, principal, media_type, deadline)
+
+
+async def _batch_response(
+    request: web.Request,
+    graphql_request: GraphQLRequest,
+    principal: keys.Principal,
+    media_type: str,
+    deadline: float,
+) -> web.Response:
+    """A JSON array of the operations' answers, in order; 200 whatever each one says."""
+    bodies = []
+    operation_logs: list[dict[str, object]] = []
+    for entry in graphql_request.operations:
+        operation_log: dict[str, object] = {}
+        answer = await _answer(request, entry, principal, media_type, deadline, operation_log)
+        operation_log["status"] = answer.status
+        operation_logs.append(operation_log)
+        bodies.append(answer.body)
+    request[LOG_FIELDS]["operations"] = operation_logs
+    return _json_response(bodies, media_type, 200)
 
 
 async def _authenticate(request: web.Request) -> keys.Principal:
@@ -77,11 +138,17 @@ async def _authenticate(request: web.Request) -> keys.Principal:
     return principal
 
 
-async def _read_in_time(request: web.Request, seconds: float) -> GraphQLParams:
+async def _read_in_time(request: web.Request) -> GraphQLRequest:
     """The body, from a client that sends it within the request time limit."""
+    settings = request.app[SETTINGS]
+    seconds = settings.request_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
-            return await read_params(request, request.app[SETTINGS].max_body_bytes)
+            return await read_request(
+                request,
+                max_body_bytes=settings.max_body_bytes,
+                max_batch_operations=settings.max_batch_operations,
+            )
     except TimeoutError as error:
         raise RequestError(
             408,
@@ -97,23 +164,55 @@ def _unauthenticated(message: str) -> RequestError:
     )
 
 
+async def _answer(
+    request: web.Request,
+    entry: GraphQLParams | RequestError,
+    principal: keys.Principal,
+    media_type: str,
+    deadline: float,
+    log_fields: dict[str, object],
+) -> _Answer:
+    try:
+        if isinstance(entry, RequestError):
+            raise entry
+        return await _execute(request, entry, principal, media_type, deadline, log_fields)
+    except RequestError as error:
+        return _Answer(
+            {"errors": [request_error(error.message, error.code)]}, error.status, error.headers
+        )
+
+
 async def _execute(
-    request: web.Request, params: GraphQLParams, principal: keys.Principal, media_type: str
-) -> web.Response:
+    request: web.Request,
+    params: GraphQLParams,
+    principal: keys.Principal,
+    media_type: str,
+    deadline: float,
+    log_fields: dict[str, object],
+) -> _Answer:
     settings = request.app[SETTINGS]
-    strict = media_type == GRAPHQL_RESPONSE_JSON
-    request[LOG_FIELDS]["operation"] = params.operation_name
-    checked = request.app[DOCUMENTS].check(params.query)
+    refused = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
+    log_fields["operation"] = params.operation_name
+    if params.document_id is not None:
+        log_fields["document_id"] = params.document_id
+    text = await document_text(
+        params,
+        mode=settings.persisted_documents,
+        registry=request.app[PERSISTED],
+        store=request.app[STORE],
+        status=refused,
+    )
+    checked = request.app[DOCUMENTS].check(text.text)
     if checked.parse_errors:
         errors = [document_error(e, "GRAPHQL_PARSE_FAILED") for e in checked.parse_errors]
-        return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+        return _Answer({"errors": errors}, refused)
     if checked.limit_errors:
         errors = [document_error(e, limits.CODE) for e in checked.limit_errors]
-        return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+        return _Answer({"errors": errors}, refused)
     assert checked.document is not None
     operation = get_operation_ast(checked.document, params.operation_name)
     if operation is not None:
-        request[LOG_FIELDS]["operation"] = operation.name.value if operation.name else None
+        log_fields["operation"] = operation.name.value if operation.name else None
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
             raise RequestError(
                 405,
@@ -123,7 +222,7 @@ async def _execute(
             )
     if checked.validation_errors:
         errors = [document_error(e, "GRAPHQL_VALIDATION_FAILED") for e in checked.validation_errors]
-        return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+        return _Answer({"errors": errors}, refused)
     if operation is not None:
         over_budget = limits.node_budget_error(
             request.app[EXECUTOR].schema,
@@ -133,15 +232,18 @@ async def _execute(
             settings.max_node_budget,
         )
         if over_budget is not None:
-            errors = [document_error(over_budget, limits.CODE)]
-            return _json_response({"errors": errors}, media_type, 400 if strict else 200)
+            return _Answer({"errors": [document_error(over_budget, limits.CODE)]}, refused)
+    if text.register_as is not None:
+        await request.app[PERSISTED].register(
+            request.app[STORE], NewDocument.of(text.text, checked.document)
+        )
     context = GatewayContext(
         store=request.app[STORE], principal=principal, request_id=request[REQUEST_ID]
     )
     try:
         # Cancelling the execution unwinds every resolver's `async with` (connections
         # return to the pool, open transactions roll back) before the answer is sent.
-        async with asyncio.timeout(settings.request_timeout_seconds):
+        async with asyncio.timeout_at(deadline):
             # graphql-core's execute, except for the hot shapes app/api/fastpath plans.
             outcome = request.app[EXECUTOR].execute(
                 checked.document,
@@ -152,28 +254,29 @@ async def _execute(
             )
             result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
     except TimeoutError:
-        return _timeout_response(request, settings.request_timeout_seconds, media_type)
-    return _result_response(result, media_type, request[REQUEST_ID], settings.detailed_errors)
+        return _timeout_answer(request, settings.request_timeout_seconds, log_fields)
+    answer = _result_answer(result, refused, request[REQUEST_ID], settings.detailed_errors)
+    answer.cacheable = request.method == "GET" and params.document_id is not None
+    return answer
 
 
-def _result_response(
-    result: ExecutionResult, media_type: str, request_id: str, detailed: bool
-) -> web.Response:
+def _result_answer(
+    result: ExecutionResult, refused: int, request_id: str, detailed: bool
+) -> _Answer:
     if result.data is None and result.errors and all(e.path is None for e in result.errors):
         # Errors before execution began: operation selection or variable coercion.
         errors = [document_error(e, "BAD_USER_INPUT") for e in result.errors]
-        status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
-        return _json_response({"errors": errors}, media_type, status)
+        return _Answer({"errors": errors}, refused)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [execution_error(e, request_id, detailed) for e in result.errors]
     body["data"] = result.data
-    return _json_response(body, media_type, 200)
+    return _Answer(body)
 
 
-def _timeout_response(request: web.Request, seconds: float, media_type: str) -> web.Response:
+def _timeout_answer(request: web.Request, seconds: float, log_fields: dict[str, object]) -> _Answer:
     log.warning("request %s stopped after %s s", request[REQUEST_ID], seconds)
-    request[LOG_FIELDS]["timed_out"] = True
+    log_fields["timed_out"] = True
     error = {
         "message": (
             f"The request did not finish within {seconds:g} seconds and was stopped. "
@@ -182,11 +285,19 @@ def _timeout_response(request: web.Request, seconds: float, media_type: str) -> 
         ),
         "extensions": {"code": limits.CODE, "limit": "time", "requestId": request[REQUEST_ID]},
     }
-    return _json_response({"errors": [error], "data": None}, media_type, 200)
+    return _Answer({"errors": [error], "data": None})
 
 
 def _wants_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "")
+
+
+def _single_response(request: web.Request, answer: _Answer, media_type: str) -> web.Response:
+    response = _json_response(answer.body, media_type, answer.status)
+    response.headers.update(answer.headers)
+    if answer.cacheable and answer.status == 200:
+        return http_cache.cached(request, response)
+    return response
 
 
 def _error_response(error: RequestError, media_type: str) -> web.Response:
@@ -201,7 +312,7 @@ def _error_response(error: RequestError, media_type: str) -> web.Response:
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
-def _json_response(body: dict[str, Any], media_type: str, status: int) -> web.Response:
+def _json_response(body: object, media_type: str, status: int) -> web.Response:
     return web.Response(
         body=orjson.dumps(body),
         status=status,

@@ -1,4 +1,10 @@
-"""Reading GraphQL-over-HTTP request parameters from a GET query string or a POST body."""
+"""Reading GraphQL-over-HTTP request parameters from a GET query string or a POST body.
+
+A POST body may be a JSON array of operations (Apollo's BatchHttpLink, Strawberry's
+batching): each entry is read on its own, and a malformed one is answered on its own.
+An operation names its document by text (`query`), by id (`documentId`, or Apollo's
+`extensions.persistedQuery.sha256Hash`), or both.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,8 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+
+from app.documents.ids import parse_document_id
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -32,9 +40,20 @@ class RequestError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class GraphQLParams:
-    query: str
+    """One operation; at least one of `query` and `document_id` (bare hex) is set."""
+
+    query: str | None
     variables: dict[str, Any] | None
     operation_name: str | None
+    document_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLRequest:
+    """One operation, or the entries of a batch in order (a malformed one as its error)."""
+
+    operations: list[GraphQLParams | RequestError]
+    batch: bool
 
 
 def response_media_type(request: web.Request) -> str:
@@ -55,16 +74,20 @@ def response_media_type(request: web.Request) -> str:
     )
 
 
-async def read_params(request: web.Request, max_body_bytes: int) -> GraphQLParams:
+async def read_request(
+    request: web.Request, *, max_body_bytes: int, max_batch_operations: int
+) -> GraphQLRequest:
     if request.method == "GET":
-        return _params_from_mapping(
+        params = _params_from_mapping(
             {
                 "query": request.query.get("query"),
+                "documentId": request.query.get("documentId"),
                 "variables": _json_from_query_string(request, "variables"),
                 "operationName": request.query.get("operationName"),
                 "extensions": _json_from_query_string(request, "extensions"),
             }
         )
+        return GraphQLRequest([params], batch=False)
     content_type = request.content_type.lower()
     if content_type not in (APPLICATION_JSON, GRAPHQL_RESPONSE_JSON):
         raise RequestError(
@@ -77,9 +100,29 @@ async def read_params(request: web.Request, max_body_bytes: int) -> GraphQLParam
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise RequestError(400, "The request body is not valid JSON.") from error
-    if not isinstance(payload, dict):
-        raise RequestError(400, "The request body must be a JSON object.")
-    return _params_from_mapping(payload)
+    if isinstance(payload, dict):
+        return GraphQLRequest([_params_from_mapping(payload)], batch=False)
+    if not isinstance(payload, list):
+        raise RequestError(400, "The request body must be a JSON object, or an array of them.")
+    if not payload:
+        raise RequestError(400, "A batch must hold at least one operation.")
+    if len(payload) > max_batch_operations:
+        raise RequestError(
+            400,
+            f"A batch may hold at most {max_batch_operations} operations; "
+            f"this one holds {len(payload)}.",
+            code="QUERY_TOO_COMPLEX",
+        )
+    if not all(isinstance(entry, dict) for entry in payload):
+        raise RequestError(400, "Each operation of a batch must be a JSON object.")
+    return GraphQLRequest([_batch_entry(entry) for entry in payload], batch=True)
+
+
+def _batch_entry(entry: dict[str, Any]) -> GraphQLParams | RequestError:
+    try:
+        return _params_from_mapping(entry)
+    except RequestError as error:
+        return error
 
 
 async def _read_body(request: web.Request, max_body_bytes: int) -> bytes:
@@ -112,7 +155,7 @@ def _json_from_query_string(request: web.Request, name: str) -> object:
 
 def _params_from_mapping(payload: dict[str, Any]) -> GraphQLParams:
     query = payload.get("query")
-    if not isinstance(query, str) or not query.strip():
+    if query is not None and (not isinstance(query, str) or not query.strip()):
         raise RequestError(400, "The query parameter must be a non-empty string.")
     variables = payload.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -123,4 +166,36 @@ def _params_from_mapping(payload: dict[str, Any]) -> GraphQLParams:
     extensions = payload.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError(400, "The extensions parameter must be an object.")
-    return GraphQLParams(query=query, variables=variables, operation_name=operation_name)
+    document_id = _document_id(payload.get("documentId"), (extensions or {}).get("persistedQuery"))
+    if query is None and document_id is None:
+        raise RequestError(400, "Send the document as a non-empty query string, or its documentId.")
+    return GraphQLParams(
+        query=query, variables=variables, operation_name=operation_name, document_id=document_id
+    )
+
+
+def _document_id(given: object, persisted_query: object) -> str | None:
+    """The bare hex id from `documentId` and Apollo's `extensions.persistedQuery`."""
+    document_id = None
+    if given is not None:
+        document_id = parse_document_id(given) if isinstance(given, str) else None
+        if document_id is None:
+            raise RequestError(
+                400, "documentId must be 'sha256:' followed by the 64 hex digits of a SHA-256."
+            )
+    if persisted_query is None:
+        return document_id
+    if not isinstance(persisted_query, dict):
+        persisted_query = {}
+    sha256_hash = persisted_query.get("sha256Hash")
+    apq_id = parse_document_id(sha256_hash) if isinstance(sha256_hash, str) else None
+    if apq_id is None or persisted_query.get("version") != 1:
+        raise RequestError(
+            400,
+            'extensions.persistedQuery must be {"version": 1, "sha256Hash": "<64 hex digits>"}.',
+        )
+    if document_id is not None and document_id != apq_id:
+        raise RequestError(
+            400, "documentId and extensions.persistedQuery.sha256Hash name different documents."
+        )
+    return apq_id

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from app.accounts.keys import KeyCache
 from app.api.fastpath import Executor
+from app.documents.registry import DocumentRegistry
 from app.settings import Settings
 from app.store.store import Store
 from app.web.documents import DocumentCache
@@ -15,6 +16,7 @@ STORE = web.AppKey("store", Store)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
 EXECUTOR = web.AppKey("executor", Executor)
 DOCUMENTS = web.AppKey("documents", DocumentCache)
+PERSISTED = web.AppKey("persisted", DocumentRegistry)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])

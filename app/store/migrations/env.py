@@ -6,7 +6,9 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import app.customers.models  # noqa: F401 - registers the tables on SQLModel.metadata
+# Importing the models registers their tables on SQLModel.metadata.
+import app.customers.models
+import app.documents.models  # noqa: F401
 
 connection: Connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata)

@@ -1,0 +1,1 @@
+"""Persisted documents: GraphQL documents stored by the SHA-256 of their text."""
