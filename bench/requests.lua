@@ -1,5 +1,6 @@
--- wrk script: POSTs the requests listed in a file (one per line: path TAB auth TAB body),
--- in turn, and prints one machine-readable summary line when the run ends.
+-- wrk script: sends the requests listed in a file (one per line: path TAB auth TAB body;
+-- an empty body is a GET of the path), in turn,
+-- and prints one machine-readable summary line when the run ends.
 local requests = {}
 local count = 0
 local index = 0
@@ -9,10 +10,14 @@ function init(args)
   for line in file:lines() do
     local path, auth, body = line:match("^([^\t]*)\t([^\t]*)\t(.*)$")
     count = count + 1
-    requests[count] = wrk.format("POST", path, {
-      ["Content-Type"] = "application/json",
-      ["Authorization"] = auth,
-    }, body)
+    if body == "" then
+      requests[count] = wrk.format("GET", path, {["Authorization"] = auth})
+    else
+      requests[count] = wrk.format("POST", path, {
+        ["Content-Type"] = "application/json",
+        ["Authorization"] = auth,
+      }, body)
+    end
   end
   file:close()
 end

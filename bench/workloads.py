@@ -6,9 +6,13 @@ raw handler produces cannot drift apart; the bench also compares their responses
 
 from __future__ import annotations
 
+import hashlib
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from bench.seed import Database
 
@@ -35,13 +39,25 @@ CREATE_INPUT = {
     "phone": "+1 555 0100",
     "metadata": {"source": "bench"},
 }
-ORDER = ("page50", "page1000", "deep", "filter", "customer", "burst", "create")
+ORDER = (
+    "page50",
+    "persisted_page50",
+    "page1000",
+    "deep",
+    "filter",
+    "customer",
+    "persisted_customer",
+    "burst",
+    "create",
+)
 DESCRIPTIONS = {
     "page50": "50-customer page, all fields, edges, cursors, pageInfo",
+    "persisted_page50": "page50 as a GET by documentId (registered by APQ first)",
     "page1000": "1,000-customer page, same selection",
     "deep": "50-customer page after a cursor 60 from the end",
     "filter": "startsWith AND (contains OR contains), 50 rows",
     "customer": "customer(id), all fields",
+    "persisted_customer": "customer as a GET by documentId",
     "burst": "20 different page documents in turn",
     "create": "createCustomer with all fields",
 }
@@ -54,6 +70,8 @@ class Case:
     body: dict[str, Any]
     raw: dict[str, Any]
     writes: bool = False
+    # A GET by documentId that the gateway is sent instead of `body` (which registers it).
+    get_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +87,8 @@ def build(database: Database, names: list[str]) -> list[Workload]:
         "deep": lambda: [_page_case("Deep", 50, after=database.deep_cursor)],
         "filter": lambda: [_page_case("Filtered", 50, filter_=DEMO_FILTER)],
         "customer": lambda: [_customer_case(database.sample_id)],
+        "persisted_page50": lambda: [_persisted(_page_case("Page50", 50))],
+        "persisted_customer": lambda: [_persisted(_customer_case(database.sample_id))],
         "burst": _burst_cases,
         "create": lambda: [_create_case()],
     }
@@ -196,3 +216,21 @@ def _create_case() -> Case:
     )
     body = {"query": query, "variables": {"input": CREATE_INPUT}, "operationName": "Create"}
     return Case(body, spec, writes=True)
+
+
+def _persisted(case: Case) -> Case:
+    """The case by id: its POST carries text and hash (Apollo's APQ registers it), the
+    timed requests are GETs of the id alone, as Apollo's useGETForHashedQueries sends."""
+    document_hash = hashlib.sha256(case.body["query"].encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": document_hash}}
+    parameters = {
+        "documentId": f"sha256:{document_hash}",
+        "variables": orjson.dumps(case.body["variables"]).decode(),
+        "operationName": case.body["operationName"],
+    }
+    return Case(
+        {**case.body, "extensions": extensions},
+        case.raw,
+        case.writes,
+        get_path="/graphql?" + urllib.parse.urlencode(parameters),
+    )

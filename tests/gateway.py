@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp.test_utils import TestClient
+from multidict import CIMultiDictProxy
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,6 +46,21 @@ class Gateway:
             headers={"Authorization": f"Bearer {key or self.key}", **(headers or {})},
         )
         return response.status, await response.json(content_type=None)
+
+    async def send(
+        self, body: Any, *, accept: str = "application/json"
+    ) -> tuple[int, Any, CIMultiDictProxy[str]]:
+        """POST any JSON body (a batch, a documentId, …) with `accept`; status, body, headers."""
+        response = await self.client.post(
+            "/graphql",
+            data=orjson.dumps(body),
+            headers={
+                "Authorization": f"Bearer {self.key}",
+                "Content-Type": "application/json",
+                "Accept": accept,
+            },
+        )
+        return response.status, await response.json(content_type=None), response.headers
 
     async def data(
         self, query: str, variables: dict[str, Any] | None = None, *, key: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from typing import Any
 
@@ -75,3 +76,34 @@ async def test_two_processes_share_keys_and_idempotency(database: dict[str, Any]
     finally:
         await engine.dispose()
     assert total == 1
+
+
+async def test_a_document_registered_through_one_process_runs_on_the_other(
+    database: dict[str, Any],
+) -> None:
+    document = "query Total { customers { totalCount } }"
+    extensions = {
+        "persistedQuery": {
+            "version": 1,
+            "sha256Hash": hashlib.sha256(document.encode()).hexdigest(),
+        }
+    }
+    env = environment(database)
+    ports = free_port(), free_port()
+    async with serving(env, ports[0]) as first, serving(env, ports[1]) as second:
+        minted = run_cli(env, "keys", "create", "--account", "scale")
+        key = re.search(r"sk_test_\w{32}", minted.stdout)
+        assert key
+        headers = {"Authorization": f"Bearer {key.group(0)}"}
+        async with aiohttp.ClientSession() as session:
+
+            async def send(url: str, body: dict[str, Any]) -> Any:
+                async with session.post(url, json=body, headers=headers) as response:
+                    assert response.status == 200
+                    return await response.json()
+
+            unknown = await send(second, {"extensions": extensions})
+            assert unknown["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+            registered = await send(first, {"query": document, "extensions": extensions})
+            assert registered == {"data": {"customers": {"totalCount": 0}}}
+            assert await send(second, {"extensions": extensions}) == registered

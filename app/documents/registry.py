@@ -95,8 +95,9 @@ async def add_documents(connection: AsyncConnection, new: list[NewDocument], *, 
         documents
     )
     created_at = now_ms()
+    # RETURNING counts what was new; executemany's rowcount is not reliable on asyncpg.
     result = await connection.execute(
-        insert.on_conflict_do_nothing(index_elements=["id"]),
+        insert.on_conflict_do_nothing(index_elements=["id"]).returning(documents.c.id),
         [
             {
                 "id": document.document_id,
@@ -108,7 +109,7 @@ async def add_documents(connection: AsyncConnection, new: list[NewDocument], *, 
             for document in new
         ],
     )
-    return max(result.rowcount, 0)
+    return len(result.all())
 
 
 async def list_documents(connection: AsyncConnection) -> list[DocumentListing]:
