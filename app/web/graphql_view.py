@@ -58,6 +58,12 @@ class _Answer:
     # A GET by documentId that ran: the response may carry an ETag (app/web/http_cache).
     cacheable: bool = False
 
+    @classmethod
+    def refusal(cls, error: RequestError) -> _Answer:
+        return cls(
+            {"errors": [request_error(error.message, error.code)]}, error.status, error.headers
+        )
+
 
 async def handle_graphql(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
@@ -172,14 +178,12 @@ async def _answer(
     deadline: float,
     log_fields: dict[str, object],
 ) -> _Answer:
+    if isinstance(entry, RequestError):
+        return _Answer.refusal(entry)
     try:
-        if isinstance(entry, RequestError):
-            raise entry
         return await _execute(request, entry, principal, media_type, deadline, log_fields)
     except RequestError as error:
-        return _Answer(
-            {"errors": [request_error(error.message, error.code)]}, error.status, error.headers
-        )
+        return _Answer.refusal(error)
 
 
 async def _execute(
@@ -293,18 +297,19 @@ def _wants_html(request: web.Request) -> bool:
 
 
 def _single_response(request: web.Request, answer: _Answer, media_type: str) -> web.Response:
-    response = _json_response(answer.body, media_type, answer.status)
-    response.headers.update(answer.headers)
+    response = _response(answer, media_type)
     if answer.cacheable and answer.status == 200:
         return http_cache.cached(request, response)
     return response
 
 
 def _error_response(error: RequestError, media_type: str) -> web.Response:
-    response = _json_response(
-        {"errors": [request_error(error.message, error.code)]}, media_type, error.status
-    )
-    response.headers.update(error.headers)
+    return _response(_Answer.refusal(error), media_type)
+
+
+def _response(answer: _Answer, media_type: str) -> web.Response:
+    response = _json_response(answer.body, media_type, answer.status)
+    response.headers.update(answer.headers)
     return response
 
 
