@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,15 @@ import pytest
 
 from app.customers import service
 from tests.gateway import Gateway
-from tests.processes import assert_one_clear_line, environment, free_port, run_cli, serving
+from tests.processes import (
+    assert_one_clear_line,
+    environment,
+    free_port,
+    run_cli,
+    serving,
+    start_serving,
+    wait_until_healthy,
+)
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 TYPO = "{ customerz(id: 1) { id } }"
@@ -166,3 +175,28 @@ async def test_a_safe_production_configuration_starts(tmp_path: Path) -> None:
     async with serving(env, free_port()) as url:
         assert url.endswith("/graphql")
     assert (tmp_path / "new" / "c.sqlite3").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({}, True),
+        ({"PERSISTED_DOCUMENTS": "apq"}, False),
+        ({"PERSISTED_DOCUMENTS": "trusted"}, False),
+    ],
+)
+async def test_production_recommends_trusted_documents_when_no_mode_is_set(
+    tmp_path: Path, extra: dict[str, str], warned: bool
+) -> None:
+    env = production_env(f"sqlite+aiosqlite:///{tmp_path / 'c.sqlite3'}", **extra)
+    port = free_port()
+    process = await start_serving(env, port, stderr=asyncio.subprocess.PIPE)
+    try:
+        await wait_until_healthy(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.terminate()
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    warnings = [line for line in stderr.decode().splitlines() if line.startswith("warning:")]
+    assert len(warnings) == (1 if warned else 0), warnings
+    if warned:
+        assert "PERSISTED_DOCUMENTS=trusted" in warnings[0] and "apq mode" in warnings[0]
