@@ -7,15 +7,18 @@ request did not itself contain.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
 
+import graphql
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.documents.registry import SOURCE_FILE, NewDocument, add_documents
 from tests.gateway import Gateway
 
 FUZZ = settings(
@@ -353,9 +356,12 @@ async def check(response: Any, sent: str) -> None:
     if response.method == "HEAD" or response.status == 204:
         return
     body = orjson.loads(raw)  # always JSON, never an HTML error page
-    assert isinstance(body, dict), body
-    for error in body.get("errors") or []:
-        assert error["extensions"]["code"] != "INTERNAL_SERVER_ERROR", error
+    # A batch (a JSON array of operations) is answered with an array of answers.
+    answers = body if isinstance(body, list) and response.status == 200 else [body]
+    for answer in answers:
+        assert isinstance(answer, dict), body
+        for error in answer.get("errors") or []:
+            assert error["extensions"]["code"] != "INTERNAL_SERVER_ERROR", error
 
 
 def auth(gateway: Gateway) -> dict[str, str]:
@@ -396,6 +402,68 @@ async def test_arbitrary_bodies(
     headers = {**auth(gateway), "Content-Type": content_type, "Accept": accept}
     response = await gateway.client.post("/graphql", data=raw, headers=headers)
     await check(response, raw.decode("utf-8", errors="replace"))
+
+
+STORED_TEXT = "query Stored { customers(first: 2) { nodes { id } } }"
+STORED_ID = hashlib.sha256(STORED_TEXT.encode()).hexdigest()
+document_ids = (
+    st.sampled_from([STORED_ID, f"sha256:{STORED_ID}", STORED_ID.upper(), "f" * 64]) | json_values
+)
+persisted_operations = st.fixed_dictionaries(
+    {},
+    optional={
+        "query": st.sampled_from([STORED_TEXT, "{ __typename }", "{"]) | json_values,
+        "documentId": document_ids,
+        "extensions": st.fixed_dictionaries(
+            {},
+            optional={
+                "persistedQuery": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "version": st.sampled_from([1, 2, "1"]) | json_values,
+                        "sha256Hash": document_ids,
+                    },
+                )
+                | json_values
+            },
+        )
+        | json_values,
+        "variables": st.none() | st.dictionaries(st.text(max_size=5), json_values, max_size=2),
+        "operationName": st.none() | st.sampled_from(["Stored", "nope"]) | json_values,
+    },
+)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"persisted_documents": mode} for mode in ("off", "apq", "trusted")],
+    ids=["off", "apq", "trusted"],
+)
+@FUZZ
+@given(
+    body=persisted_operations | st.lists(persisted_operations, max_size=12),
+    via_get=st.booleans(),
+)
+async def test_persisted_and_batched_bodies(
+    gateway: Gateway, settings_overrides: dict[str, Any], body: Any, via_get: bool
+) -> None:
+    await store_once(gateway, STORED_TEXT)
+    if via_get and isinstance(body, dict):
+        params = {
+            name: value if isinstance(value, str) else json.dumps(value)
+            for name, value in body.items()
+        }
+        response = await gateway.client.get("/graphql", params=params, headers=auth(gateway))
+    else:
+        response = await gateway.client.post("/graphql", json=body, headers=auth(gateway))
+    await check(response, json.dumps(body))
+
+
+async def store_once(gateway: Gateway, text: str) -> None:
+    async with gateway.engine.begin() as connection:
+        await add_documents(
+            connection, [NewDocument.of(text, graphql.parse(text))], source=SOURCE_FILE
+        )
 
 
 @pytest.mark.parametrize(
