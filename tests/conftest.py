@@ -24,6 +24,7 @@ from app.settings import Settings
 from app.web.app import create_app
 from app.web.state import KEY_CACHE, STORE
 from tests.gateway import Gateway
+from tests.processes import TEST_BUCKET
 
 # CI runs once on the submitted tree: fixed examples there, so a green run here is the
 # run CI repeats; local runs keep exploring new examples.
@@ -70,7 +71,7 @@ async def database(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]
 
 
 def make_settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)
+    return Settings(_env_file=None, **{"rate_limit_bucket": TEST_BUCKET, **values})
 
 
 @pytest.fixture

@@ -23,8 +23,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Every request is charged to a bucket this large, so the charging path runs in every test
+# and refuses nothing; tests of rate limits themselves set their own bucket.
+TEST_BUCKET = 10_000_000
+
+
 def environment(database: dict[str, Any], **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "PORT", "HOST"))}
+    env["RATE_LIMIT_BUCKET"] = str(TEST_BUCKET)
     env["DATABASE_URL"] = database["database_url"]
     if database.get("database_schema"):
         env["DATABASE_SCHEMA"] = database["database_schema"]

@@ -38,10 +38,12 @@ KEY_CACHE_SIZE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a request acts for: one account in one mode."""
+    """Who a request acts for: one account in one mode, through one key."""
 
     account_id: str
     live: bool
+    # Which key: rate limits keep a bucket per key.
+    key_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,7 @@ async def _lookup(connection: AsyncConnection, secret: str) -> tuple[Principal, 
             )
         )
     ).first()
-    return (Principal(account_id=row.account_id, live=row.live), row.id) if row else None
+    return (Principal(row.account_id, row.live, row.id), row.id) if row else None
 
 
 class KeyCache:

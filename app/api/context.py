@@ -1,4 +1,4 @@
-"""What every resolver receives: the store, the caller, and the request id."""
+"""What every resolver receives: the store, the caller, the request id, and the charge."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from strawberry.types import Info as StrawberryInfo
 
 from app.accounts.keys import Principal
+from app.ratelimits.buckets import Decision
 from app.store.store import Store
 
 
@@ -15,6 +16,9 @@ class GatewayContext:
     store: Store
     principal: Principal
     request_id: str
+    # What this operation cost, and the key's bucket after it (None: rate limits are off).
+    cost: int = 0
+    rate_limit: Decision | None = None
 
 
 Info = StrawberryInfo[GatewayContext, None]

@@ -8,7 +8,7 @@ from app.api.arguments import customers_arguments
 from app.api.context import Info
 from app.api.filter_inputs import CustomerFilter
 from app.api.inputs import CustomerOrder
-from app.api.types import Customer, CustomerConnection, Node
+from app.api.types import Customer, CustomerConnection, Node, RateLimit
 from app.customers import service
 
 
@@ -59,3 +59,7 @@ class Query:
         arguments = customers_arguments(first, after, last, before, filter, order_by)
         page = await arguments.read_page(context)
         return CustomerConnection.from_page(page, arguments.order, lambda: arguments.count(context))
+
+    @strawberry.field
+    def rate_limit(self, info: Info) -> RateLimit:
+        return RateLimit.of(info.context.cost, info.context.rate_limit)

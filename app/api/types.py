@@ -7,12 +7,14 @@ from collections.abc import Awaitable, Callable
 import strawberry
 
 from app.api.scalars import JSON, EpochMillis
+from app.clock import now_ms
 from app.customers.cursors import encode_cursor
 from app.customers.models import CustomerRecord
 from app.customers.ordering import DEFAULT_ORDER, Order, position_of
 from app.customers.pagination import Page
 from app.errors import UserError as UserErrorRecord
 from app.errors import UserErrorCode
+from app.ratelimits.buckets import Decision
 
 strawberry.enum(UserErrorCode, name="UserErrorCode")
 
@@ -149,3 +151,32 @@ class DeleteCustomerPayload:
     deleted_customer_id: strawberry.ID | None
     user_errors: list[UserError]
     client_mutation_id: str | None
+
+
+@strawberry.type(
+    description="This API key's request budget: a bucket of points that refills at a steady rate."
+)
+class RateLimit:
+    limit: int = strawberry.field(description="Points the bucket holds when full.")
+    remaining: int = strawberry.field(description="Points left after this request.")
+    cost: int = strawberry.field(description="What this request cost.")
+    restore_rate: int = strawberry.field(description="Points restored per second.")
+    reset_at: EpochMillis = strawberry.field(
+        description="When the bucket will be full again if nothing more is spent."
+    )
+
+    @classmethod
+    def of(cls, cost: int, decision: Decision | None) -> RateLimit:
+        """The bucket after this request; with rate limits off, a bucket of 0 that is
+        always full."""
+        if decision is None:
+            return cls(
+                limit=0, remaining=0, cost=cost, restore_rate=0, reset_at=EpochMillis(now_ms())
+            )
+        return cls(
+            limit=decision.limit,
+            remaining=decision.remaining,
+            cost=decision.cost,
+            restore_rate=decision.restore_per_second,
+            reset_at=EpochMillis(decision.now_ms + decision.reset_ms),
+        )

@@ -10,6 +10,7 @@ from app.accounts.keys import KeyCache
 from app.api.fastpath import Executor
 from app.api.schema import build_schema
 from app.documents.registry import DocumentRegistry
+from app.ratelimits import buckets_for_settings
 from app.settings import Settings
 from app.store.engine import migrate
 from app.store.store import Store
@@ -18,7 +19,7 @@ from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
 from app.web.middleware import request_context
-from app.web.state import DOCUMENTS, EXECUTOR, KEY_CACHE, PERSISTED, SETTINGS, STORE
+from app.web.state import BUCKETS, DOCUMENTS, EXECUTOR, KEY_CACHE, PERSISTED, SETTINGS, STORE
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> web.Application:
     app[PERSISTED] = DocumentRegistry()
     app[DOCUMENTS] = DocumentCache.for_settings(executor.schema, settings)
     app.cleanup_ctx.append(_store)
+    app.cleanup_ctx.append(_buckets)
     app.on_response_prepare.append(cors.add_headers)
     # Every method reaches the handler, which answers the others with a JSON 405.
     app.router.add_route("*", "/graphql", handle_graphql)
@@ -51,3 +53,15 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await store.close()
+
+
+async def _buckets(app: web.Application) -> AsyncIterator[None]:
+    buckets = buckets_for_settings(app[SETTINGS])
+    if buckets is None:
+        yield
+        return
+    app[BUCKETS] = buckets
+    try:
+        yield
+    finally:
+        await buckets.close()

@@ -14,8 +14,10 @@ log = logging.getLogger("app.errors")
 INTERNAL_MESSAGE = "Internal server error"
 
 
-def request_error(message: str, code: str) -> dict[str, Any]:
-    return {"message": message, "extensions": {"code": code}}
+def request_error(
+    message: str, code: str, extensions: dict[str, object] | None = None
+) -> dict[str, Any]:
+    return {"message": message, "extensions": {"code": code, **(extensions or {})}}
 
 
 def document_error(error: GraphQLError, code: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from graphql.pyutils import is_awaitable
 from app.accounts import keys
 from app.api.context import GatewayContext
 from app.documents.registry import NewDocument
-from app.web import graphiql, http_cache, limits
+from app.web import graphiql, http_cache, limits, rate_limits
 from app.web.error_entries import document_error, execution_error, request_error
 from app.web.params import (
     GRAPHQL_RESPONSE_JSON,
@@ -37,6 +37,7 @@ from app.web.state import (
     KEY_CACHE,
     LOG_FIELDS,
     PERSISTED,
+    RATE_LIMIT,
     REQUEST_ID,
     SETTINGS,
     STORE,
@@ -60,9 +61,8 @@ class _Answer:
 
     @classmethod
     def refusal(cls, error: RequestError) -> _Answer:
-        return cls(
-            {"errors": [request_error(error.message, error.code)]}, error.status, error.headers
-        )
+        body = {"errors": [request_error(error.message, error.code, error.extensions)]}
+        return cls(body, error.status, error.headers)
 
 
 async def handle_graphql(request: web.Request) -> web.StreamResponse:
@@ -91,10 +91,26 @@ async def handle_graphql(request: web.Request) -> web.StreamResponse:
         return _error_response(error, media_type="application/json")
     try:
         principal = await _authenticate(request)
-        graphql_request = await _read_in_time(request)
     except RequestError as error:
         return _error_response(error, media_type)
-    deadline = asyncio.get_running_loop().time() + settings.request_timeout_seconds
+    try:
+        graphql_request = await _read_in_time(request)
+    except RequestError as error:
+        await rate_limits.charge_refusal(request, principal)
+        response = _error_response(error, media_type)
+    else:
+        response = await _respond(request, graphql_request, principal, media_type)
+    rate_limits.add_headers(request, response)
+    return response
+
+
+async def _respond(
+    request: web.Request,
+    graphql_request: GraphQLRequest,
+    principal: keys.Principal,
+    media_type: str,
+) -> web.Response:
+    deadline = asyncio.get_running_loop().time() + request.app[SETTINGS].request_timeout_seconds
     if not graphql_request.batch:
         answer = await _answer(
             request,
@@ -178,12 +194,17 @@ async def _answer(
     deadline: float,
     log_fields: dict[str, object],
 ) -> _Answer:
+    charged_before = request.get(RATE_LIMIT)
     if isinstance(entry, RequestError):
-        return _Answer.refusal(entry)
-    try:
-        return await _execute(request, entry, principal, media_type, deadline, log_fields)
-    except RequestError as error:
-        return _Answer.refusal(error)
+        answer = _Answer.refusal(entry)
+    else:
+        try:
+            answer = await _execute(request, entry, principal, media_type, deadline, log_fields)
+        except RequestError as error:
+            answer = _Answer.refusal(error)
+    if request.get(RATE_LIMIT) is charged_before:
+        await rate_limits.charge_refusal(request, principal)
+    return answer
 
 
 async def _execute(
@@ -227,22 +248,30 @@ async def _execute(
     if checked.validation_errors:
         errors = [document_error(e, "GRAPHQL_VALIDATION_FAILED") for e in checked.validation_errors]
         return _Answer({"errors": errors}, refused)
+    cost, decision = 0, None
     if operation is not None:
-        over_budget = limits.node_budget_error(
-            request.app[EXECUTOR].schema,
-            checked.document,
-            operation,
-            params.variables,
-            settings.max_node_budget,
+        nodes = limits.request_nodes(
+            request.app[EXECUTOR].schema, checked.document, operation, params.variables
         )
-        if over_budget is not None:
-            return _Answer({"errors": [document_error(over_budget, limits.CODE)]}, refused)
+        cost = limits.operation_cost(nodes, operation)
+        too_costly = limits.node_budget_error(nodes, settings.max_node_budget) or limits.cost_error(
+            cost, settings.rate_limit_bucket
+        )
+        if too_costly is not None:
+            return _Answer({"errors": [document_error(too_costly, limits.CODE)]}, refused)
+        decision = await rate_limits.charge(request, principal, cost)
+        if decision is not None and not decision.allowed:
+            raise rate_limits.limited(decision)
     if text.register_as is not None:
         await request.app[PERSISTED].register(
             request.app[STORE], NewDocument.of(text.text, checked.document)
         )
     context = GatewayContext(
-        store=request.app[STORE], principal=principal, request_id=request[REQUEST_ID]
+        store=request.app[STORE],
+        principal=principal,
+        request_id=request[REQUEST_ID],
+        cost=cost,
+        rate_limit=decision,
     )
     try:
         # Cancelling the execution unwinds every resolver's `async with` (connections

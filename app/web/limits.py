@@ -21,13 +21,16 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     GraphQLInterfaceType,
     GraphQLNamedType,
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     VariableNode,
     get_named_type,
@@ -38,6 +41,7 @@ from app.settings import Settings
 
 CODE = "QUERY_TOO_COMPLEX"
 PAGE_ARGUMENTS = ("first", "last")
+MUTATION_COST = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,17 +110,43 @@ def document_errors(document: DocumentNode, limits: Limits) -> list[GraphQLError
     return errors
 
 
-def node_budget_error(
+def request_nodes(
     schema: GraphQLSchema,
     document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: Mapping[str, Any] | None,
-    max_node_budget: int,
-) -> GraphQLError | None:
-    """GitHub's node limit: every connection's page size times its parents' page sizes."""
+) -> int:
+    """GitHub's node count: every connection's page size times its parents' page sizes,
+    plus 1 for each lookup by id and one per id of `nodes`. The node budget and the rate
+    limit's cost both come from this one walk."""
     budget = _NodeBudget(schema, _fragments(document), operation, variables or {})
     root = schema.get_root_type(operation.operation)
-    total = budget.unit(operation.selection_set, root) if root else 0
+    return budget.unit(operation.selection_set, root) if root else 0
+
+
+def operation_cost(nodes: int, operation: OperationDefinitionNode) -> int:
+    """The contract's cost: 1, plus every node the operation may return; a mutation at
+    least MUTATION_COST."""
+    cost = 1 + nodes
+    if operation.operation is OperationType.MUTATION:
+        return max(cost, MUTATION_COST)
+    return cost
+
+
+def cost_error(cost: int, bucket: int) -> GraphQLError | None:
+    """A request costing more than a full bucket could never run (0: rate limits off)."""
+    if bucket == 0 or cost <= bucket:
+        return None
+    return too_complex(
+        f"The request costs {cost} points and an API key's bucket holds {bucket}, so it "
+        "could never run. Ask for smaller pages.",
+        "cost",
+        bucket,
+        cost,
+    )
+
+
+def node_budget_error(total: int, max_node_budget: int) -> GraphQLError | None:
     if total <= max_node_budget:
         return None
     return too_complex(
@@ -233,9 +263,10 @@ class _NodeBudget:
             return 0
         named = get_named_type(field.type)
         below = self.unit(node.selection_set, named)
-        if not _is_connection(named):
+        if _is_connection(named):
+            size = self._page_size(node)
+        elif (size := self._lookup_size(node, field)) == 0:
             return below
-        size = self._page_size(node)
         return size + size * below
 
     def _fragment(self, name: str) -> int:
@@ -265,6 +296,21 @@ class _NodeBudget:
         if not given:
             return DEFAULT_PAGE_SIZE
         return min(max(max(given), 0), MAX_PAGE_SIZE)
+
+    def _lookup_size(self, node: FieldNode, field: GraphQLField) -> int:
+        """How many objects a lookup may return: 1 by `id`, one per entry of `ids`."""
+        if "ids" in field.args:
+            ids = next((a.value for a in node.arguments or () if a.name.value == "ids"), None)
+            return min(self._list_length(ids), MAX_PAGE_SIZE)
+        return 1 if "id" in field.args else 0
+
+    def _list_length(self, value: Any) -> int:
+        if isinstance(value, VariableNode):
+            given = self._variables.get(value.name.value)
+            if isinstance(given, list):
+                return len(given)
+            value = self._defaults.get(value.name.value)
+        return len(value.values) if isinstance(value, ListValueNode) else 1
 
     def _argument_int(self, value: Any) -> int | None:
         if isinstance(value, VariableNode):

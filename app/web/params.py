@@ -30,12 +30,14 @@ class RequestError(Exception):
         *,
         code: str = "BAD_REQUEST",
         headers: dict[str, str] | None = None,
+        extensions: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.headers = headers or {}
+        self.extensions = extensions or {}
 
 
 @dataclass(frozen=True, slots=True)

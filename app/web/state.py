@@ -7,6 +7,7 @@ from aiohttp import web
 from app.accounts.keys import KeyCache
 from app.api.fastpath import Executor
 from app.documents.registry import DocumentRegistry
+from app.ratelimits.buckets import Buckets, Decision
 from app.settings import Settings
 from app.store.store import Store
 from app.web.documents import DocumentCache
@@ -17,6 +18,10 @@ KEY_CACHE = web.AppKey("key_cache", KeyCache)
 EXECUTOR = web.AppKey("executor", Executor)
 DOCUMENTS = web.AppKey("documents", DocumentCache)
 PERSISTED = web.AppKey("persisted", DocumentRegistry)
+# Present only when rate limits are on (RATE_LIMIT_BUCKET > 0).
+BUCKETS = web.AppKey("buckets", Buckets)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])
+# The last charge to the key's bucket, reported in the RateLimit-* headers.
+RATE_LIMIT = web.RequestKey("rate_limit", Decision)
