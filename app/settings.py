@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, pattern=r"^(redis|rediss|unix)://")
     redis_key_prefix: str = Field(default="gateway:", pattern=r"^[A-Za-z0-9:_.-]{0,64}$")
 
+    # GET /metrics: open in development; in production only with this Bearer token, or on
+    # METRICS_PORT, a listener of its own on 127.0.0.1 (README, "Operating it").
+    metrics_token: str | None = Field(default=None, min_length=16)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     # Plans the hot query shapes instead of resolving field by field (app/api/fastpath);
     # off sends every document through graphql-core, with the same answers.
     fast_path: bool = True
@@ -138,6 +143,11 @@ class Settings(BaseSettings):
         if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
             return None
         return url.database
+
+    @property
+    def metrics_on_main_port(self) -> bool:
+        """Development serves /metrics openly; production only behind METRICS_TOKEN."""
+        return not self.is_production or self.metrics_token is not None
 
     @property
     def introspection_enabled(self) -> bool:

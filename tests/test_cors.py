@@ -54,6 +54,9 @@ class TestConfiguredOrigins:
         assert split(response.headers["Access-Control-Allow-Methods"]) == {"get", "post"}
         allowed = split(response.headers["Access-Control-Allow-Headers"])
         assert {"authorization", "content-type"} <= allowed
+        # Apollo Client's clientAwareness headers, and trace context.
+        assert {"apollographql-client-name", "apollographql-client-version"} <= allowed
+        assert {"traceparent", "tracestate"} <= allowed
         assert int(response.headers["Access-Control-Max-Age"]) > 0
         assert "X-Request-Id" in response.headers
         assert "Origin" in response.headers.getall("Vary")
@@ -71,7 +74,8 @@ class TestConfiguredOrigins:
         response = await post_from(gateway, APP)
         assert response.status == 200
         assert response.headers["Access-Control-Allow-Origin"] == APP
-        assert response.headers["Access-Control-Expose-Headers"] == "X-Request-Id"
+        exposed = split(response.headers["Access-Control-Expose-Headers"])
+        assert {"x-request-id", "ratelimit-remaining", "retry-after"} <= exposed
         assert "Origin" in response.headers.getall("Vary")
         assert await response.json() == {"data": {"__typename": "Query"}}
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.ratelimits.buckets import Buckets, MemoryBuckets
 from app.settings import Settings
 
 
-def buckets_for_settings(settings: Settings) -> Buckets | None:
+def buckets_for_settings(
+    settings: Settings, *, on_store_error: Callable[[], object] = lambda: None
+) -> Buckets | None:
     """Redis buckets with REDIS_URL, this process's own without, None when turned off."""
     if settings.rate_limit_bucket == 0:
         return None
@@ -18,5 +22,6 @@ def buckets_for_settings(settings: Settings) -> Buckets | None:
             settings.redis_key_prefix,
             settings.rate_limit_bucket,
             settings.rate_limit_restore_per_second,
+            on_error=on_store_error,
         )
     return MemoryBuckets(settings.rate_limit_bucket, settings.rate_limit_restore_per_second)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
@@ -50,7 +51,16 @@ return {allowed, tostring(tokens), now}
 
 
 class RedisBuckets:
-    def __init__(self, url: str, prefix: str, limit: int, restore_per_second: int) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        limit: int,
+        restore_per_second: int,
+        *,
+        on_error: Callable[[], object] = lambda: None,
+    ) -> None:
+        self._on_error = on_error
         self.limit = limit
         self.restore_per_second = restore_per_second
         self._prefix = prefix + "ratelimit:"
@@ -86,6 +96,7 @@ class RedisBuckets:
         self._skip_until = time.monotonic() + RETRY_SECONDS
         self._failures += 1
         self.failures_total += 1
+        self._on_error()
         if time.monotonic() - self._logged_at >= LOG_INTERVAL_SECONDS:
             log.warning(
                 "rate limits: Redis unreachable, serving without limits (%d failures "

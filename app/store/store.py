@@ -41,24 +41,39 @@ class Store:
         size = getattr(engine.pool, "size", None)
         self._turns = asyncio.Semaphore(size()) if callable(size) else None
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        # Requests holding a connection, and requests waiting for one (metrics read them).
+        self.in_use = 0
+        self.waiting = 0
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reading; each statement sees what was committed before it."""
         async with AsyncExitStack() as stack:
-            if self._turns is not None:
-                await stack.enter_async_context(self._turns)
+            await self._queue(stack, writes=False)
             yield await stack.enter_async_context(self._reads.connect())
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction, committed when the block ends, rolled back if it raises."""
         async with AsyncExitStack() as stack:
-            if self._writer is not None:
+            await self._queue(stack, writes=True)
+            yield await stack.enter_async_context(self.engine.begin())
+
+    async def _queue(self, stack: AsyncExitStack, *, writes: bool) -> None:
+        """Wait for this request's turn (SQLite's writer turn first for a write), counted."""
+        self.waiting += 1
+        try:
+            if writes and self._writer is not None:
                 await stack.enter_async_context(self._writer)
             if self._turns is not None:
                 await stack.enter_async_context(self._turns)
-            yield await stack.enter_async_context(self.engine.begin())
+        finally:
+            self.waiting -= 1
+        self.in_use += 1
+        stack.callback(self._release)
+
+    def _release(self) -> None:
+        self.in_use -= 1
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Store:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -14,12 +16,23 @@ from app.ratelimits import buckets_for_settings
 from app.settings import Settings
 from app.store.engine import migrate
 from app.store.store import Store
+from app.telemetry.metrics import Metrics
 from app.web import cors, graphiql
 from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
+from app.web.metrics_endpoint import metrics_handler
 from app.web.middleware import request_context
-from app.web.state import BUCKETS, DOCUMENTS, EXECUTOR, KEY_CACHE, PERSISTED, SETTINGS, STORE
+from app.web.state import (
+    BUCKETS,
+    DOCUMENTS,
+    EXECUTOR,
+    KEY_CACHE,
+    METRICS,
+    PERSISTED,
+    SETTINGS,
+    STORE,
+)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -33,13 +46,17 @@ def create_app(settings: Settings) -> web.Application:
     app[KEY_CACHE] = KeyCache()
     app[PERSISTED] = DocumentRegistry()
     app[DOCUMENTS] = DocumentCache.for_settings(executor.schema, settings)
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_buckets)
+    app.cleanup_ctx.append(_connection_gauges)
     app.on_response_prepare.append(cors.add_headers)
     # Every method reaches the handler, which answers the others with a JSON 405.
     app.router.add_route("*", "/graphql", handle_graphql)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if settings.metrics_on_main_port:
+        app.router.add_get("/metrics", metrics_handler(app, token=settings.metrics_token))
     if settings.graphiql_enabled:
         graphiql.add_routes(app)
     return app
@@ -56,7 +73,9 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _buckets(app: web.Application) -> AsyncIterator[None]:
-    buckets = buckets_for_settings(app[SETTINGS])
+    buckets = buckets_for_settings(
+        app[SETTINGS], on_store_error=app[METRICS].rate_limit_store_errors.inc
+    )
     if buckets is None:
         yield
         return
@@ -65,3 +84,25 @@ async def _buckets(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await buckets.close()
+
+
+GAUGE_SECONDS = 1.0
+
+
+async def _connection_gauges(app: web.Application) -> AsyncIterator[None]:
+    """Copies the store's connection counts into the gauges every second, so every
+    worker's file is fresh whichever worker answers the scrape."""
+    store, registry = app[STORE], app[METRICS]
+
+    async def refresh() -> None:
+        while True:
+            registry.watch_connections(lambda: store.in_use, lambda: store.waiting)
+            await asyncio.sleep(GAUGE_SECONDS)
+
+    task = asyncio.create_task(refresh())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -18,8 +18,12 @@ from app.settings import Settings
 from app.web.state import SETTINGS
 
 ALLOW_METHODS = "GET, POST"
-ALLOW_HEADERS = "Authorization, Content-Type, X-Request-Id"
-EXPOSE_HEADERS = "X-Request-Id"
+# Apollo Client's clientAwareness headers, and W3C trace context for traced frontends.
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, X-Request-Id, apollographql-client-name, "
+    "apollographql-client-version, traceparent, tracestate"
+)
+EXPOSE_HEADERS = "X-Request-Id, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After"
 PREFLIGHT_MAX_AGE = "600"
 _LOOPBACK = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?\Z")
 

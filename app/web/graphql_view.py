@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +37,7 @@ from app.web.state import (
     EXECUTOR,
     KEY_CACHE,
     LOG_FIELDS,
+    METRICS,
     PERSISTED,
     RATE_LIMIT,
     REQUEST_ID,
@@ -44,6 +46,8 @@ from app.web.state import (
 )
 
 BEARER = "bearer "
+# Apollo Client's clientAwareness option names the app in every request.
+CLIENT_NAME_HEADER = "apollographql-client-name"
 ALLOWED_METHODS = ("GET", "POST")
 
 log = logging.getLogger("app.web")
@@ -194,6 +198,7 @@ async def _answer(
     deadline: float,
     log_fields: dict[str, object],
 ) -> _Answer:
+    started = time.perf_counter()
     charged_before = request.get(RATE_LIMIT)
     if isinstance(entry, RequestError):
         answer = _Answer.refusal(entry)
@@ -204,7 +209,53 @@ async def _answer(
             answer = _Answer.refusal(error)
     if request.get(RATE_LIMIT) is charged_before:
         await rate_limits.charge_refusal(request, principal)
+    _count(request, answer, log_fields, time.perf_counter() - started)
     return answer
+
+
+def _count(
+    request: web.Request, answer: _Answer, log_fields: dict[str, object], seconds: float
+) -> None:
+    """The operation in the metrics, named as the log line names it."""
+    operation, document_id = log_fields.get("operation"), log_fields.get("document_id")
+    kind = str(log_fields.get("type", "unknown"))
+    outcome = _outcome(answer, kind)
+    metrics = request.app[METRICS]
+    if outcome == rate_limits.CODE:
+        metrics.rate_limited.inc()
+        outcome = BAD_REQUEST
+    metrics.operation(
+        name=operation if isinstance(operation, str) else None,
+        document_id=document_id if isinstance(document_id, str) else None,
+        kind=kind,
+        outcome=outcome,
+        client=request.headers.get(CLIENT_NAME_HEADER),
+        seconds=seconds,
+    )
+
+
+BAD_REQUEST = "bad_request"
+
+
+def _outcome(answer: _Answer, kind: str) -> str:
+    """ok, user_error (BAD_USER_INPUT or a mutation's userErrors), bad_request (nothing
+    ran), error (masked or out of time), or RATE_LIMITED (a bad_request, counted apart)."""
+    errors = answer.body.get("errors") or ()
+    codes = {error.get("extensions", {}).get("code") for error in errors}
+    if "INTERNAL_SERVER_ERROR" in codes or any(
+        error.get("extensions", {}).get("limit") == "time" for error in errors
+    ):
+        return "error"
+    if "data" not in answer.body:
+        return rate_limits.CODE if rate_limits.CODE in codes else BAD_REQUEST
+    if codes:
+        return "user_error"
+    data = answer.body["data"] or {}
+    if kind == "mutation" and any(
+        isinstance(payload, dict) and payload.get("userErrors") for payload in data.values()
+    ):
+        return "user_error"
+    return "ok"
 
 
 async def _execute(
@@ -238,6 +289,7 @@ async def _execute(
     operation = get_operation_ast(checked.document, params.operation_name)
     if operation is not None:
         log_fields["operation"] = operation.name.value if operation.name else None
+        log_fields["type"] = operation.operation.value
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
             raise RequestError(
                 405,

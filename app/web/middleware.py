@@ -11,7 +11,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app.web.state import LOG_FIELDS, REQUEST_ID
+from app.web.state import LOG_FIELDS, METRICS, REQUEST_ID
 
 access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
@@ -50,6 +50,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             content_type="application/json",
         )
     response.headers["X-Request-Id"] = request_id
+    request.app[METRICS].http_requests.labels(str(response.status)).inc()
     log_fields: dict[str, object] = request[LOG_FIELDS]
     access_log.info(
         "request",

@@ -1,0 +1,1 @@
+"""What an operator sees of the gateway: Prometheus metrics and OpenTelemetry traces."""

@@ -1,0 +1,66 @@
+"""GET /metrics: Prometheus' text format, behind METRICS_TOKEN when one is set.
+
+Served on the main port in development (or with METRICS_TOKEN), and on METRICS_PORT, a
+listener of its own bound to 127.0.0.1, when that is set (app/serve.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from app.telemetry.metrics import CONTENT_TYPE
+from app.web.state import METRICS, STORE
+
+BEARER = "bearer "
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def metrics_handler(source: web.Application, *, token: str | None) -> Handler:
+    """A handler reporting `source`'s metrics, asking for `token` when there is one."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        if token is not None and not _bearer_is(request, token):
+            return _unauthorized()
+        registry, store = source[METRICS], source[STORE]
+        registry.watch_connections(lambda: store.in_use, lambda: store.waiting)
+        return web.Response(
+            body=registry.exposition(),
+            headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"},
+        )
+
+    return metrics
+
+
+def local_metrics_app(source: web.Application) -> web.Application:
+    """The METRICS_PORT listener's application: /metrics alone, no token."""
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_handler(source, token=None))
+    return app
+
+
+def _bearer_is(request: web.Request, token: str) -> bool:
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith(BEARER):
+        return False
+    return hmac.compare_digest(header[len(BEARER) :].strip().encode(), token.encode())
+
+
+def _unauthorized() -> web.Response:
+    body = {
+        "errors": [
+            {
+                "message": "Send METRICS_TOKEN as a Bearer token.",
+                "extensions": {"code": "UNAUTHENTICATED"},
+            }
+        ]
+    }
+    return web.Response(
+        body=orjson.dumps(body),
+        status=401,
+        content_type="application/json",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
