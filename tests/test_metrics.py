@@ -66,7 +66,9 @@ async def test_operations_are_counted_by_name_type_outcome_and_client(
 
     monkeypatch.setattr(service, "get_customer", explode)
     await gateway.post('query Broken { customer(id: "cus_x") { id } }')
-    await gateway.post("query Costly { customers(first: 40) { nodes { id } } }")  # 41 of the 77 left
+    await gateway.post(
+        "query Costly { customers(first: 40) { nodes { id } } }"
+    )  # 41 of the 77 left
     status, _ = await gateway.post("query Costly { customers(first: 40) { nodes { id } } }")
     assert status == 429
 

@@ -17,6 +17,7 @@ from app.settings import Settings
 from app.store.engine import migrate
 from app.store.store import Store
 from app.telemetry.metrics import Metrics
+from app.telemetry.spans import Spans, spans_from_environment
 from app.web import cors, graphiql
 from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
@@ -31,11 +32,13 @@ from app.web.state import (
     METRICS,
     PERSISTED,
     SETTINGS,
+    SPANS,
     STORE,
 )
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Application:
+    """The gateway's application; `spans` defaults to what the OTEL_* variables configure."""
     # request_context is outermost, so even a refused preflight carries X-Request-Id.
     app = web.Application(
         middlewares=[request_context, cors.preflight], client_max_size=settings.max_body_bytes
@@ -47,6 +50,8 @@ def create_app(settings: Settings) -> web.Application:
     app[PERSISTED] = DocumentRegistry()
     app[DOCUMENTS] = DocumentCache.for_settings(executor.schema, settings)
     app[METRICS] = Metrics()
+    app[SPANS] = spans if spans is not None else spans_from_environment()
+    app.on_cleanup.append(_shutdown_spans)
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_buckets)
     app.cleanup_ctx.append(_connection_gauges)
@@ -66,6 +71,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     store = Store.for_settings(app[SETTINGS])
     try:
         await migrate(store.engine)
+        app[SPANS].instrument(store.engine)
         app[STORE] = store
         yield
     finally:
@@ -106,3 +112,7 @@ async def _connection_gauges(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _shutdown_spans(app: web.Application) -> None:
+    app[SPANS].shutdown()  # sends what the batch processor still holds

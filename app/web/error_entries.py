@@ -27,7 +27,17 @@ def document_error(error: GraphQLError, code: str) -> dict[str, Any]:
     return dict(formatted)
 
 
-def execution_error(error: GraphQLError, request_id: str, detailed: bool = False) -> dict[str, Any]:
+def masked_extensions(request_id: str, trace_id: str | None) -> dict[str, Any]:
+    """What a masked error tells: its code, and the ids that find it in logs and traces."""
+    extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    if trace_id is not None:
+        extensions["traceId"] = trace_id
+    return extensions
+
+
+def execution_error(
+    error: GraphQLError, request_id: str, detailed: bool = False, trace_id: str | None = None
+) -> dict[str, Any]:
     """A resolver error: BAD_USER_INPUT passes through, anything else is masked.
 
     `detailed` (development) adds the exception's class name, never its message: that
@@ -47,7 +57,7 @@ def execution_error(error: GraphQLError, request_id: str, detailed: bool = False
         request_id,
         exc_info=original or error,
     )
-    extensions: dict[str, Any] = {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    extensions = masked_extensions(request_id, trace_id)
     if detailed:
         extensions["exception"] = type(original or error).__name__
     return {"message": INTERNAL_MESSAGE, "path": error.path, "extensions": extensions}

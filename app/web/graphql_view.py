@@ -42,6 +42,7 @@ from app.web.state import (
     RATE_LIMIT,
     REQUEST_ID,
     SETTINGS,
+    SPANS,
     STORE,
 )
 
@@ -200,24 +201,34 @@ async def _answer(
 ) -> _Answer:
     started = time.perf_counter()
     charged_before = request.get(RATE_LIMIT)
-    if isinstance(entry, RequestError):
-        answer = _Answer.refusal(entry)
-    else:
-        try:
-            answer = await _execute(request, entry, principal, media_type, deadline, log_fields)
-        except RequestError as error:
-            answer = _Answer.refusal(error)
-    if request.get(RATE_LIMIT) is charged_before:
-        await rate_limits.charge_refusal(request, principal)
+    with request.app[SPANS].operation() as span:
+        if isinstance(entry, RequestError):
+            answer = _Answer.refusal(entry)
+        else:
+            try:
+                answer = await _execute(request, entry, principal, media_type, deadline, log_fields)
+            except RequestError as error:
+                answer = _Answer.refusal(error)
+        if request.get(RATE_LIMIT) is charged_before:
+            await rate_limits.charge_refusal(request, principal)
+        span.describe(
+            name=_text(log_fields.get("operation")),
+            kind=str(log_fields.get("type", "unknown")),
+            document_id=_text(log_fields.get("document_id")),
+            cost=int(log_fields.get("cost", 0)),  # type: ignore[call-overload]
+        )
     _count(request, answer, log_fields, time.perf_counter() - started)
     return answer
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _count(
     request: web.Request, answer: _Answer, log_fields: dict[str, object], seconds: float
 ) -> None:
     """The operation in the metrics, named as the log line names it."""
-    operation, document_id = log_fields.get("operation"), log_fields.get("document_id")
     kind = str(log_fields.get("type", "unknown"))
     outcome = _outcome(answer, kind)
     metrics = request.app[METRICS]
@@ -225,8 +236,8 @@ def _count(
         metrics.rate_limited.inc()
         outcome = BAD_REQUEST
     metrics.operation(
-        name=operation if isinstance(operation, str) else None,
-        document_id=document_id if isinstance(document_id, str) else None,
+        name=_text(log_fields.get("operation")),
+        document_id=_text(log_fields.get("document_id")),
         kind=kind,
         outcome=outcome,
         client=request.headers.get(CLIENT_NAME_HEADER),
@@ -306,6 +317,7 @@ async def _execute(
             request.app[EXECUTOR].schema, checked.document, operation, params.variables
         )
         cost = limits.operation_cost(nodes, operation)
+        log_fields["cost"] = cost
         too_costly = limits.node_budget_error(nodes, settings.max_node_budget) or limits.cost_error(
             cost, settings.rate_limit_bucket
         )
@@ -340,13 +352,23 @@ async def _execute(
             result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
     except TimeoutError:
         return _timeout_answer(request, settings.request_timeout_seconds, log_fields)
-    answer = _result_answer(result, refused, request[REQUEST_ID], settings.detailed_errors)
+    answer = _result_answer(
+        result,
+        refused,
+        request[REQUEST_ID],
+        settings.detailed_errors,
+        _text(request[LOG_FIELDS].get("trace_id")),
+    )
     answer.cacheable = request.method == "GET" and params.document_id is not None
     return answer
 
 
 def _result_answer(
-    result: ExecutionResult, refused: int, request_id: str, detailed: bool
+    result: ExecutionResult,
+    refused: int,
+    request_id: str,
+    detailed: bool,
+    trace_id: str | None,
 ) -> _Answer:
     if result.data is None and result.errors and all(e.path is None for e in result.errors):
         # Errors before execution began: operation selection or variable coercion.
@@ -354,7 +376,7 @@ def _result_answer(
         return _Answer({"errors": errors}, refused)
     body: dict[str, Any] = {}
     if result.errors:
-        body["errors"] = [execution_error(e, request_id, detailed) for e in result.errors]
+        body["errors"] = [execution_error(e, request_id, detailed, trace_id) for e in result.errors]
     body["data"] = result.data
     return _Answer(body)
 

@@ -11,7 +11,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app.web.state import LOG_FIELDS, METRICS, REQUEST_ID
+from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions
+from app.web.state import LOG_FIELDS, METRICS, REQUEST_ID, SPANS
 
 access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
@@ -26,29 +27,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     request[REQUEST_ID] = request_id
     request[LOG_FIELDS] = {}
     started = time.perf_counter()
-    try:
-        response = await handler(request)
-    except web.HTTPException as http_error:
-        response = _http_error_response(http_error)
-    except Exception:
-        error_log.exception("unhandled error (request %s)", request_id)
-        response = web.Response(
-            body=orjson.dumps(
-                {
-                    "errors": [
-                        {
-                            "message": "Internal server error",
-                            "extensions": {
-                                "code": "INTERNAL_SERVER_ERROR",
-                                "requestId": request_id,
-                            },
-                        }
-                    ]
-                }
-            ),
-            status=500,
-            content_type="application/json",
-        )
+    with request.app[SPANS].request(request.method, request.path, request.headers) as span:
+        if span.trace_id is not None:
+            request[LOG_FIELDS]["trace_id"] = span.trace_id
+        response = await _answer_safely(request, handler, span.trace_id)
+        span.finish(response.status)
     response.headers["X-Request-Id"] = request_id
     request.app[METRICS].http_requests.labels(str(response.status)).inc()
     log_fields: dict[str, object] = request[LOG_FIELDS]
@@ -66,6 +49,24 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         },
     )
     return response
+
+
+async def _answer_safely(
+    request: web.Request, handler: Handler, trace_id: str | None
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as http_error:
+        return _http_error_response(http_error)
+    except Exception:
+        error_log.exception("unhandled error (request %s)", request[REQUEST_ID])
+        error = {
+            "message": INTERNAL_MESSAGE,
+            "extensions": masked_extensions(request[REQUEST_ID], trace_id),
+        }
+        return web.Response(
+            body=orjson.dumps({"errors": [error]}), status=500, content_type="application/json"
+        )
 
 
 def _http_error_response(error: web.HTTPException) -> web.StreamResponse:

@@ -11,6 +11,7 @@ from app.ratelimits.buckets import Buckets, Decision
 from app.settings import Settings
 from app.store.store import Store
 from app.telemetry.metrics import Metrics
+from app.telemetry.spans import Spans
 from app.web.documents import DocumentCache
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -22,6 +23,7 @@ PERSISTED = web.AppKey("persisted", DocumentRegistry)
 # Present only when rate limits are on (RATE_LIMIT_BUCKET > 0).
 BUCKETS = web.AppKey("buckets", Buckets)
 METRICS = web.AppKey("metrics", Metrics)
+SPANS = web.AppKey("spans", Spans)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])
