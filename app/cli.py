@@ -42,10 +42,10 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-async def _serve(settings: Settings, _arguments: argparse.Namespace) -> int:
+async def _serve(settings: Settings, arguments: argparse.Namespace) -> int:
     from app.serve import serve
 
-    return await serve(settings)
+    return await serve(settings, worker=arguments.worker)
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -61,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="apply migrations and serve /graphql")
     serve.add_argument("--host", help="address to listen on (default: HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default: PORT or 8000)")
+    serve.add_argument(
+        "--workers", help="processes serving the port: a number or auto (default: WORKERS or 1)"
+    )
+    serve.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(run=_migrate)
     commands.add_parser("schema", help="print the GraphQL schema (SDL)").set_defaults(
@@ -86,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 def _load_settings(arguments: argparse.Namespace) -> Settings:
     overrides = {
         name: value
-        for name in ("host", "port")
+        for name in ("host", "port", "workers")
         if (value := getattr(arguments, name, None)) is not None
     }
     try:

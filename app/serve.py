@@ -20,8 +20,14 @@ from app.web.app import create_app
 from app.web.metrics_endpoint import local_metrics_app
 
 
-async def serve(settings: Settings) -> int:
-    """Migrate, listen, and serve until SIGINT or SIGTERM; then drain and stop."""
+async def serve(settings: Settings, *, worker: bool = False) -> int:
+    """Migrate, listen, and serve until SIGINT or SIGTERM; then drain and stop.
+
+    With WORKERS above 1 this process supervises that many workers on one port
+    (app/workers.py); each worker runs `serve` with `worker=True`.
+    """
+    if worker:
+        return await _serve_here(settings, reuse_port=True, minted=None)
     if settings.is_production:
         refuse_unsafe_production(settings)
         if "persisted_documents" not in settings.model_fields_set:
@@ -35,17 +41,35 @@ async def serve(settings: Settings) -> int:
             )
     async with migrated_transaction(settings) as connection:
         minted = await keys.mint_default_key_if_empty(connection)
+    if settings.worker_count > 1:
+        from app.workers import supervise
+
+        if minted:
+            _print_welcome(_url(settings), minted.secret)
+        return await supervise(settings)
+    return await _serve_here(settings, reuse_port=False, minted=minted)
+
+
+def _url(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.port}/graphql"
+
+
+async def _serve_here(
+    settings: Settings, *, reuse_port: bool, minted: keys.MintedKey | None
+) -> int:
     app = create_app(settings)
     runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
     await runner.setup()
     runners = [runner]
     try:
-        await _listen(runner, settings.host, settings.port)
+        await _listen(runner, settings.host, settings.port, reuse_port=reuse_port)
         if settings.metrics_port is not None:
             metrics_runner = web.AppRunner(local_metrics_app(app), access_log=None)
             await metrics_runner.setup()
             runners.insert(0, metrics_runner)
-            await _listen(metrics_runner, METRICS_HOST, settings.metrics_port)
+            await _listen(
+                metrics_runner, METRICS_HOST, settings.metrics_port, reuse_port=reuse_port
+            )
     except StartupError:
         for each in runners:
             await each.cleanup()
@@ -58,12 +82,9 @@ async def serve(settings: Settings) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(7_000, 10, 10)
-    url = f"http://{settings.host}:{settings.port}/graphql"
-    print(
-        f"customers gateway serving {url} ({settings.environment.value}, "
-        f"database {safe_url(settings)})",
-        flush=True,
-    )
+    url = _url(settings)
+    who = f"worker {os.getpid()}" if reuse_port else settings.environment.value
+    print(f"customers gateway serving {url} ({who}, database {safe_url(settings)})", flush=True)
     if minted:
         _print_welcome(url, minted.secret)
     stop = asyncio.Event()
@@ -93,9 +114,9 @@ async def serve(settings: Settings) -> int:
 METRICS_HOST = "127.0.0.1"
 
 
-async def _listen(runner: web.AppRunner, host: str, port: int) -> None:
+async def _listen(runner: web.AppRunner, host: str, port: int, *, reuse_port: bool) -> None:
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
     except OSError as error:
         reason = "the port is already in use" if error.errno == errno.EADDRINUSE else error.strerror
         raise StartupError(f"cannot listen on {host}:{port}: {reason}") from error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from typing import Annotated
@@ -74,6 +75,9 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, min_length=16)
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
+    # Processes serving one port: a number, or "auto" for one per core (app/workers.py).
+    workers: str = Field(default="1", pattern=r"^(auto|[1-9][0-9]{0,2})$")
+
     # Plans the hot query shapes instead of resolving field by field (app/api/fastpath);
     # off sends every document through graphql-core, with the same answers.
     fast_path: bool = True
@@ -143,6 +147,10 @@ class Settings(BaseSettings):
         if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
             return None
         return url.database
+
+    @property
+    def worker_count(self) -> int:
+        return (os.cpu_count() or 1) if self.workers == "auto" else int(self.workers)
 
     @property
     def metrics_on_main_port(self) -> bool:

@@ -111,11 +111,17 @@ def _parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of {','.join(workloads.ORDER)}",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="gateway worker processes (serve --workers); above 1 they are not pinned",
+    )
+    parser.add_argument(
         "--without",
         default="",
         help="ablation: switch these optimisations off in the gateway (comma-separated: "
         "fastpath,keycache,autocommit,fairqueue,sqlitewriter,sqlitepool,sqlitehops,orjson,"
-        "cursors,gc,prefixprobe,pingless; see bench/launch.py)",
+        "cursors,gc,prefixprobe,pingless,metrics,ratelimits; see bench/launch.py)",
     )
     parser.add_argument(
         "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
@@ -139,7 +145,9 @@ def _run_backend(
     )
     chosen = workloads.build(database, names)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=data_dir))
-    gateway = _start_gateway(database, work_dir, server_core, arguments.without)
+    # Workers get every core; one process is pinned beside the raw handler.
+    gateway_core = server_core if arguments.workers == 1 else None
+    gateway = _start_gateway(database, work_dir, gateway_core, arguments.without, arguments.workers)
     raw = _start_raw(database, chosen, arguments, work_dir, server_core)
     rows: dict[str, Any] = {}
     try:
@@ -156,7 +164,9 @@ def _run_backend(
     return {"rows": rows}
 
 
-def _start_gateway(database: Database, work_dir: Path, core: int | None, without: str) -> Server:
+def _start_gateway(
+    database: Database, work_dir: Path, core: int | None, without: str, workers: int
+) -> Server:
     port = _free_port()
     env = {
         **os.environ,
@@ -164,6 +174,10 @@ def _start_gateway(database: Database, work_dir: Path, core: int | None, without
         "ENVIRONMENT": "production",
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        # Rate limits on, charging every request, with a bucket wrk cannot empty.
+        "RATE_LIMIT_BUCKET": str(10**12),
+        "RATE_LIMIT_RESTORE_PER_SECOND": str(10**12),
+        "WORKERS": str(workers),
     }
     command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "app", "serve"]
     if without:

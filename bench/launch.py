@@ -106,7 +106,33 @@ def _no_fast_cursors() -> None:
         vars(module)["encode_cursor"] = _json_cursor
 
 
+def _no_metrics() -> None:
+    from app.telemetry.metrics import Metrics
+
+    class Nothing:
+        def labels(self, *_values: str) -> Nothing:
+            return self
+
+        def inc(self, *_amount: float) -> None:
+            pass
+
+    build = Metrics.__init__
+
+    def quiet(self: Any) -> None:
+        build(self)
+        self.http_requests = Nothing()
+
+    Metrics.__init__ = quiet  # type: ignore[method-assign]
+    Metrics.operation = lambda self, **_labels: None  # type: ignore[method-assign]
+
+
+def _no_rate_limits() -> None:
+    os.environ["RATE_LIMIT_BUCKET"] = "0"
+
+
 ABLATIONS: dict[str, Callable[[], None]] = {
+    "metrics": _no_metrics,
+    "ratelimits": _no_rate_limits,
     "fastpath": _no_fastpath,
     "keycache": _no_keycache,
     "autocommit": lambda: _connections_without("_reads", keep=lambda engine: engine),

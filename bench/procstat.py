@@ -9,15 +9,41 @@ TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system time of the process and all its threads so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # After the ")" that ends the command name, utime and stime are fields 12 and 13.
-    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+    """User plus system time so far of the process, its threads, and its child processes
+    (the workers of `serve --workers`), living or reaped."""
+    # After the ")" that ends the command name, utime, stime, cutime and cstime are fields
+    # 12 to 15.
+    fields = _stat(pid)
+    total = sum(int(field) for field in fields[11:15])
+    for child in _children(pid):
+        child_fields = _stat(child)
+        total += sum(int(field) for field in child_fields[11:13])
+    return total / TICKS_PER_SECOND
 
 
 def peak_rss_mib(pid: int) -> float:
-    """VmHWM: the largest resident set the process has had."""
+    """VmHWM: the largest resident set the process has had, plus its children's."""
+    return sum(_peak_rss_kib(each) for each in (pid, *_children(pid))) / 1024
+
+
+def _peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+            return int(line.split()[1])
     raise RuntimeError(f"no VmHWM for process {pid}")
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat(int(entry.name))[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError):
+                continue
+    return found
