@@ -108,8 +108,8 @@ async def test_each_operation_is_logged(gateway: Gateway, caplog: pytest.LogCapt
     fields = record.fields  # type: ignore[attr-defined]
     assert fields["status"] == 200
     assert fields["operations"] == [
-        {"operation": "Count", "type": "query", "status": 200},
-        {"operation": None, "type": "query", "status": 200},
+        {"operation": "Count", "type": "query", "cost": 51, "status": 200},
+        {"operation": None, "type": "query", "cost": 1, "status": 200},
         {"operation": None, "status": 400},
     ]
 
