@@ -49,6 +49,8 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log: Path
+    # A gateway (POST /graphql); the raw handler answers /raw/CASE instead.
+    speaks_graphql: bool = False
 
     @property
     def pid(self) -> int:
@@ -117,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         help="gateway worker processes (serve --workers); above 1 they are not pinned",
     )
     parser.add_argument(
+        "--baseline-without",
+        default="",
+        help="compare with the same gateway without these (see --without) instead of the raw "
+        "handler: what they cost, interleaved in one run",
+    )
+    parser.add_argument(
         "--without",
         default="",
         help="ablation: switch these optimisations off in the gateway (comma-separated: "
@@ -148,7 +156,21 @@ def _run_backend(
     # Workers get every core; one process is pinned beside the raw handler.
     gateway_core = server_core if arguments.workers == 1 else None
     gateway = _start_gateway(database, work_dir, gateway_core, arguments.without, arguments.workers)
-    raw = _start_raw(database, chosen, arguments, work_dir, server_core)
+    if arguments.baseline_without:
+        # The baseline is the same gateway with some features off: what they cost.
+        print(
+            f"   baseline (the 'raw' columns): the gateway --without {arguments.baseline_without}"
+        )
+        raw = _start_gateway(
+            database,
+            work_dir,
+            gateway_core,
+            arguments.baseline_without,
+            arguments.workers,
+            name="baseline",
+        )
+    else:
+        raw = _start_raw(database, chosen, arguments, work_dir, server_core)
     rows: dict[str, Any] = {}
     try:
         _wait_ready(gateway)
@@ -165,7 +187,13 @@ def _run_backend(
 
 
 def _start_gateway(
-    database: Database, work_dir: Path, core: int | None, without: str, workers: int
+    database: Database,
+    work_dir: Path,
+    core: int | None,
+    without: str,
+    workers: int,
+    *,
+    name: str = "gateway",
 ) -> Server:
     port = _free_port()
     env = {
@@ -183,7 +211,7 @@ def _start_gateway(
     if without:
         # Ablation: the same gateway with the named optimisations switched off.
         command[2:3] = ["bench.launch", "--without", without, "--"]
-    return _spawn("gateway", command, env, port, work_dir, core)
+    return _spawn(name, command, env, port, work_dir, core, speaks_graphql=True)
 
 
 def _start_raw(
@@ -223,13 +251,15 @@ def _spawn(
     port: int,
     work_dir: Path,
     core: int | None,
+    *,
+    speaks_graphql: bool = False,
 ) -> Server:
     if core is not None:
         command = ["taskset", "-c", str(core), *command]
     log = work_dir / f"{name}.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=handle)
-    return Server(name, process, port, log)
+    return Server(name, process, port, log, speaks_graphql)
 
 
 def _free_port() -> int:
@@ -310,7 +340,12 @@ def _check(
         if case.get_path:
             # The POST registered the document; what is timed is the GET by id.
             ours = _post(gateway, case.get_path, secret, None)
-        theirs = _post(raw, f"/raw/{workload.name}-{index}", secret, case.body)
+        if raw.speaks_graphql:
+            theirs = _post(raw, "/graphql", secret, case.body)
+            if case.get_path:
+                theirs = _post(raw, case.get_path, secret, None)
+        else:
+            theirs = _post(raw, f"/raw/{workload.name}-{index}", secret, case.body)
         if b'"errors"' in ours[:200] or _comparable(ours, case.writes) != _comparable(
             theirs, case.writes
         ):
@@ -373,7 +408,9 @@ def _run_workload(
         "gateway": _requests_file(
             work_dir / f"{workload.name}-gateway.txt", workload, database, raw=False
         ),
-        "raw": _requests_file(work_dir / f"{workload.name}-raw.txt", workload, database, raw=True),
+        "raw": _requests_file(
+            work_dir / f"{workload.name}-raw.txt", workload, database, raw=not raw.speaks_graphql
+        ),
     }
     servers = {"gateway": gateway, "raw": raw}
     for name in ("gateway", "raw"):

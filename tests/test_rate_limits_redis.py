@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 import redis.asyncio as redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.ratelimits.redis_buckets import RedisBuckets
 from app.web.state import BUCKETS
@@ -174,6 +175,14 @@ async def test_redis_going_away_fails_open_and_buckets_resume(
     buckets = gateway.client.app[BUCKETS]
     assert isinstance(buckets, RedisBuckets)
     assert buckets.failures_total >= 1
+    scraped = await (await gateway.client.get("/metrics")).text()
+    [counted] = [
+        sample.value
+        for family in text_string_to_metric_families(scraped)
+        for sample in family.samples
+        if sample.name == "gateway_rate_limit_store_errors_total"
+    ]
+    assert counted == buckets.failures_total
 
     await own_redis.start()  # empty: every bucket starts full
     await asyncio.sleep(1.1)  # Redis is asked again after RETRY_SECONDS
