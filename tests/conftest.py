@@ -7,6 +7,7 @@ PostgreSQL test ran, so CI cannot pass on SQLite alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -84,7 +85,13 @@ def settings_overrides() -> dict[str, Any]:
 async def gateway(
     database: dict[str, Any], settings_overrides: dict[str, Any]
 ) -> AsyncIterator[Gateway]:
-    settings = make_settings(**database, **settings_overrides)
+    async with running_gateway(make_settings(**database, **settings_overrides)) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    """The gateway on a real port of 127.0.0.1, with a sandbox key of the account acme."""
     client = TestClient(TestServer(create_app(settings)))
     try:
         await client.start_server()

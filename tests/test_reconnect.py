@@ -52,8 +52,7 @@ async def test_requests_succeed_after_the_server_ends_a_pooled_connection(
     finally:
         await admin.dispose()
 
-    # A mutation first: reads that fail on the fast path are retried by graphql-core,
-    # which would hide a dead connection; a mutation has one attempt.
+    # A mutation first: it has one attempt, so a dead pooled connection would show.
     created = await gateway.data(CREATE)
     assert created["createCustomer"]["customer"]["id"]
     await gateway.data(PAGE)

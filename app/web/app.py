@@ -14,6 +14,7 @@ from app.api.schema import build_schema
 from app.documents.registry import DocumentRegistry
 from app.ratelimits import buckets_for_settings
 from app.settings import Settings
+from app.store.availability import OutageLog
 from app.store.engine import migrate
 from app.store.store import Store
 from app.telemetry.metrics import Metrics
@@ -30,6 +31,7 @@ from app.web.state import (
     EXECUTOR,
     KEY_CACHE,
     METRICS,
+    OUTAGES,
     PERSISTED,
     SETTINGS,
     SPANS,
@@ -50,6 +52,7 @@ def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Applica
     app[PERSISTED] = DocumentRegistry()
     app[DOCUMENTS] = DocumentCache.for_settings(executor.schema, settings)
     app[METRICS] = Metrics()
+    app[OUTAGES] = OutageLog()
     app[SPANS] = spans if spans is not None else spans_from_environment()
     app.on_cleanup.append(_shutdown_spans)
     app.cleanup_ctx.append(_store)

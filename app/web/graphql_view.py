@@ -21,6 +21,7 @@ from graphql.pyutils import is_awaitable
 from app.accounts import keys
 from app.api.context import GatewayContext
 from app.documents.registry import NewDocument
+from app.store.availability import RETRY_AFTER_SECONDS, is_unavailable
 from app.web import graphiql, http_cache, limits, rate_limits
 from app.web.error_entries import document_error, execution_error, request_error
 from app.web.params import (
@@ -38,6 +39,7 @@ from app.web.state import (
     KEY_CACHE,
     LOG_FIELDS,
     METRICS,
+    OUTAGES,
     PERSISTED,
     RATE_LIMIT,
     REQUEST_ID,
@@ -47,11 +49,30 @@ from app.web.state import (
 )
 
 BEARER = "bearer "
+# nginx's status for a request whose client closed the connection before the answer.
+CLIENT_CLOSED_REQUEST = 499
 # Apollo Client's clientAwareness option names the app in every request.
 CLIENT_NAME_HEADER = "apollographql-client-name"
 ALLOWED_METHODS = ("GET", "POST")
 
 log = logging.getLogger("app.web")
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request was read."""
+
+
+def unavailable(request: web.Request, error: BaseException) -> RequestError:
+    """503 for a request that needed the database while it cannot be reached."""
+    request.app[OUTAGES].record(error)
+    request[LOG_FIELDS]["database_unavailable"] = True
+    return RequestError(
+        503,
+        "The database is unavailable, so nothing was done. Retry in "
+        f"{RETRY_AFTER_SECONDS} s; retry a mutation with the same idempotencyKey.",
+        code="SERVICE_UNAVAILABLE",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 @dataclass(slots=True)
@@ -100,6 +121,9 @@ async def handle_graphql(request: web.Request) -> web.StreamResponse:
         return _error_response(error, media_type)
     try:
         graphql_request = await _read_in_time(request)
+    except ClientGone:
+        request[LOG_FIELDS]["client_disconnected"] = True
+        return web.Response(status=CLIENT_CLOSED_REQUEST)
     except RequestError as error:
         await rate_limits.charge_refusal(request, principal)
         response = _error_response(error, media_type)
@@ -155,9 +179,14 @@ async def _authenticate(request: web.Request) -> keys.Principal:
         raise _unauthenticated("Send your API key as 'Authorization: Bearer sk_test_…'.")
     # Remembered for 5 s in this application (app/accounts/keys.py).
     secret = header[len(BEARER) :].strip()
-    principal = await keys.authenticate_cached(
-        request.app[STORE], request.app[KEY_CACHE], secret=secret
-    )
+    try:
+        principal = await keys.authenticate_cached(
+            request.app[STORE], request.app[KEY_CACHE], secret=secret
+        )
+    except Exception as error:
+        if is_unavailable(error):
+            raise unavailable(request, error) from error
+        raise
     if principal is None:
         raise _unauthenticated("The API key is malformed, unknown or revoked.")
     request[LOG_FIELDS]["account"] = principal.account_id
@@ -176,6 +205,19 @@ async def _read_in_time(request: web.Request) -> GraphQLRequest:
                 max_body_bytes=settings.max_body_bytes,
                 max_batch_operations=settings.max_batch_operations,
             )
+    except ConnectionError as error:
+        # The client went away while sending its body: nobody is left to answer.
+        raise ClientGone from error
+    except asyncio.CancelledError:
+        # aiohttp cancels the handler when the connection is lost mid-body; any other
+        # cancellation (a shutdown) goes on as it came.
+        transport = request.transport
+        if transport is not None and not transport.is_closing():
+            raise
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        raise ClientGone from None
     except TimeoutError as error:
         raise RequestError(
             408,
@@ -209,6 +251,11 @@ async def _answer(
                 answer = await _execute(request, entry, principal, media_type, deadline, log_fields)
             except RequestError as error:
                 answer = _Answer.refusal(error)
+            except Exception as error:
+                # The documents table, a registration: the database was needed and is gone.
+                if not is_unavailable(error):
+                    raise
+                answer = _Answer.refusal(unavailable(request, error))
         if request.get(RATE_LIMIT) is charged_before:
             await rate_limits.charge_refusal(request, principal)
         span.describe(
@@ -352,6 +399,10 @@ async def _execute(
             result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
     except TimeoutError:
         return _timeout_answer(request, settings.request_timeout_seconds, log_fields)
+    for error in result.errors or ():
+        if error.original_error is not None and is_unavailable(error.original_error):
+            # Nothing was written: a failed statement rolls its transaction back.
+            raise unavailable(request, error.original_error)
     answer = _result_answer(
         result,
         refused,

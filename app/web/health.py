@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.store.engine import check_connection
-from app.web.state import STORE
+from app.web.state import OUTAGES, STORE
 
 log = logging.getLogger("app.health")
 
@@ -20,7 +20,7 @@ async def healthz(_request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     try:
         await check_connection(request.app[STORE].engine)
-    except (SQLAlchemyError, OSError):
-        log.warning("database not reachable", exc_info=True)
+    except (SQLAlchemyError, OSError) as error:
+        request.app[OUTAGES].record(error)
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
     return web.json_response({"status": "ok", "database": "reachable"})

@@ -9,6 +9,7 @@ from app.api.fastpath import Executor
 from app.documents.registry import DocumentRegistry
 from app.ratelimits.buckets import Buckets, Decision
 from app.settings import Settings
+from app.store.availability import OutageLog
 from app.store.store import Store
 from app.telemetry.metrics import Metrics
 from app.telemetry.spans import Spans
@@ -24,6 +25,7 @@ PERSISTED = web.AppKey("persisted", DocumentRegistry)
 BUCKETS = web.AppKey("buckets", Buckets)
 METRICS = web.AppKey("metrics", Metrics)
 SPANS = web.AppKey("spans", Spans)
+OUTAGES = web.AppKey("outages", OutageLog)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])

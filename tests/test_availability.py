@@ -1,0 +1,84 @@
+"""Which failures are "the database is unavailable" (503), and a client that leaves
+while sending its body (a disconnect, never a 500)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+from sqlalchemy import exc
+
+from app.store.availability import OutageLog, is_unavailable
+from tests.gateway import Gateway
+
+
+def wrapped(cause: BaseException, *, invalidated: bool = False) -> exc.DBAPIError:
+    return exc.DBAPIError("SELECT 1", {}, cause, connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (wrapped(ConnectionRefusedError(111, "refused")), True),
+        (wrapped(Exception("lost"), invalidated=True), True),
+        (wrapped(asyncpg.exceptions.CannotConnectNowError("starting up")), True),
+        (wrapped(asyncpg.exceptions.TooManyConnectionsError("too many")), True),
+        (wrapped(asyncpg.exceptions.AdminShutdownError("terminating")), True),
+        (exc.TimeoutError("QueuePool limit reached"), True),
+        (wrapped(asyncpg.exceptions.QueryCanceledError("statement timeout")), False),
+        (wrapped(asyncpg.exceptions.UniqueViolationError("duplicate")), False),
+        (TimeoutError(), False),
+        (ZeroDivisionError(), False),
+    ],
+)
+def test_what_counts_as_unavailable(error: BaseException, expected: bool) -> None:
+    assert is_unavailable(error) is expected
+
+
+def test_the_outage_log_reports_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    outages = OutageLog(interval=10)
+    now = [100.0]
+    outages.clock = lambda: now[0]
+    with caplog.at_level(logging.WARNING, logger="app.store"):
+        for _ in range(5):
+            outages.record(ConnectionRefusedError())
+        now[0] += 10
+        outages.record(ConnectionRefusedError())
+    messages = [r.getMessage() for r in caplog.records if r.name == "app.store"]
+    assert len(messages) == 2
+    assert "1 request(s)" in messages[0] and "5 request(s)" in messages[1]
+    assert "ConnectionRefusedError" in messages[1]
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+async def test_a_client_leaving_mid_body_is_a_disconnect_not_an_error(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = gateway.client.make_url("/graphql")
+    with caplog.at_level(logging.INFO):
+        _reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(
+            (
+                "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {gateway.key}\r\nContent-Length: 5000\r\n\r\n"
+                '{"query": "{ __typename'
+            ).encode()
+        )
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.transport.abort()
+        for _ in range(100):
+            if any(r.name == "app.access" for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    [access] = [r for r in caplog.records if r.name == "app.access"]
+    fields = access.fields  # type: ignore[attr-defined]
+    assert fields["client_disconnected"] is True
+    assert fields["status"] == 499
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
