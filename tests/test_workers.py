@@ -39,6 +39,25 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def listening(pids: set[int], port: int) -> set[int]:
+    """Which of these processes hold a socket listening on 127.0.0.1:port."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, inode = fields[1], fields[3], fields[9]
+        if state == "0A" and int(local.split(":")[1], 16) == port:
+            inodes.add(f"socket:[{inode}]")
+    holders = set()
+    for pid in pids:
+        try:
+            targets = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+        except OSError:
+            continue
+        if targets & inodes:
+            holders.add(pid)
+    return holders
+
+
 async def until(condition: Any, seconds: float = 15) -> None:
     for _ in range(int(seconds / 0.05)):
         if condition():
@@ -69,7 +88,7 @@ async def test_workers_share_the_port_survive_a_kill_and_stop_together(
     base = f"http://127.0.0.1:{port}"
     try:
         await wait_until_healthy(base, supervisor)
-        await until(lambda: len(children(supervisor.pid)) == 2)
+        await until(lambda: len(listening(children(supervisor.pid), port)) == 2)
         first = children(supervisor.pid)
 
         sent = 0
@@ -95,7 +114,7 @@ async def test_workers_share_the_port_survive_a_kill_and_stop_together(
                 ):
                     assert answer.status == 200
                 await asyncio.sleep(0.02)
-            await until(lambda: len(children(supervisor.pid)) == 2)
+            await until(lambda: len(listening(children(supervisor.pid), port)) == 2)
             replacement = children(supervisor.pid) - first
             assert len(replacement) == 1
             await wait_until_healthy(base, supervisor)

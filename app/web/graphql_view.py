@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -21,9 +20,10 @@ from graphql.pyutils import is_awaitable
 from app.accounts import keys
 from app.api.context import GatewayContext
 from app.documents.registry import NewDocument
-from app.store.availability import RETRY_AFTER_SECONDS, is_unavailable
-from app.web import graphiql, http_cache, limits, rate_limits
-from app.web.error_entries import document_error, execution_error, request_error
+from app.store.availability import is_unavailable
+from app.web import graphiql, http_cache, limits, operation_metrics, rate_limits
+from app.web.answers import Answer, OperationLog
+from app.web.error_entries import document_error, execution_error
 from app.web.params import (
     GRAPHQL_RESPONSE_JSON,
     GraphQLParams,
@@ -38,8 +38,6 @@ from app.web.state import (
     EXECUTOR,
     KEY_CACHE,
     LOG_FIELDS,
-    METRICS,
-    OUTAGES,
     PERSISTED,
     RATE_LIMIT,
     REQUEST_ID,
@@ -47,48 +45,12 @@ from app.web.state import (
     SPANS,
     STORE,
 )
+from app.web.unavailable import CLIENT_CLOSED_REQUEST, ClientGone, unavailable
 
 BEARER = "bearer "
-# nginx's status for a request whose client closed the connection before the answer.
-CLIENT_CLOSED_REQUEST = 499
-# Apollo Client's clientAwareness option names the app in every request.
-CLIENT_NAME_HEADER = "apollographql-client-name"
 ALLOWED_METHODS = ("GET", "POST")
 
 log = logging.getLogger("app.web")
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its request was read."""
-
-
-def unavailable(request: web.Request, error: BaseException) -> RequestError:
-    """503 for a request that needed the database while it cannot be reached."""
-    request.app[OUTAGES].record(error)
-    request[LOG_FIELDS]["database_unavailable"] = True
-    return RequestError(
-        503,
-        "The database is unavailable, so nothing was done. Retry in "
-        f"{RETRY_AFTER_SECONDS} s; retry a mutation with the same idempotencyKey.",
-        code="SERVICE_UNAVAILABLE",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
-@dataclass(slots=True)
-class _Answer:
-    """One operation's answer: alone it is the response, in a batch one entry of it."""
-
-    body: dict[str, Any]
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    # A GET by documentId that ran: the response may carry an ETag (app/web/http_cache).
-    cacheable: bool = False
-
-    @classmethod
-    def refusal(cls, error: RequestError) -> _Answer:
-        body = {"errors": [request_error(error.message, error.code, error.extensions)]}
-        return cls(body, error.status, error.headers)
 
 
 async def handle_graphql(request: web.Request) -> web.StreamResponse:
@@ -240,80 +202,30 @@ async def _answer(
     media_type: str,
     deadline: float,
     log_fields: dict[str, object],
-) -> _Answer:
+) -> Answer:
     started = time.perf_counter()
     charged_before = request.get(RATE_LIMIT)
     with request.app[SPANS].operation() as span:
         if isinstance(entry, RequestError):
-            answer = _Answer.refusal(entry)
+            answer = Answer.refusal(entry)
         else:
             try:
                 answer = await _execute(request, entry, principal, media_type, deadline, log_fields)
             except RequestError as error:
-                answer = _Answer.refusal(error)
+                answer = Answer.refusal(error)
             except Exception as error:
                 # The documents table, a registration: the database was needed and is gone.
                 if not is_unavailable(error):
                     raise
-                answer = _Answer.refusal(unavailable(request, error))
+                answer = Answer.refusal(unavailable(request, error))
         if request.get(RATE_LIMIT) is charged_before:
             await rate_limits.charge_refusal(request, principal)
+        named = OperationLog(log_fields)
         span.describe(
-            name=_text(log_fields.get("operation")),
-            kind=str(log_fields.get("type", "unknown")),
-            document_id=_text(log_fields.get("document_id")),
-            cost=int(log_fields.get("cost", 0)),  # type: ignore[call-overload]
+            name=named.name, kind=named.kind, document_id=named.document_id, cost=named.cost
         )
-    _count(request, answer, log_fields, time.perf_counter() - started)
+    operation_metrics.record(request, answer, named, time.perf_counter() - started)
     return answer
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _count(
-    request: web.Request, answer: _Answer, log_fields: dict[str, object], seconds: float
-) -> None:
-    """The operation in the metrics, named as the log line names it."""
-    kind = str(log_fields.get("type", "unknown"))
-    outcome = _outcome(answer, kind)
-    metrics = request.app[METRICS]
-    if outcome == rate_limits.CODE:
-        metrics.rate_limited.inc()
-        outcome = BAD_REQUEST
-    metrics.operation(
-        name=_text(log_fields.get("operation")),
-        document_id=_text(log_fields.get("document_id")),
-        kind=kind,
-        outcome=outcome,
-        client=request.headers.get(CLIENT_NAME_HEADER),
-        seconds=seconds,
-    )
-
-
-BAD_REQUEST = "bad_request"
-
-
-def _outcome(answer: _Answer, kind: str) -> str:
-    """ok, user_error (BAD_USER_INPUT or a mutation's userErrors), bad_request (nothing
-    ran), error (masked or out of time), or RATE_LIMITED (a bad_request, counted apart)."""
-    errors = answer.body.get("errors") or ()
-    codes = {error.get("extensions", {}).get("code") for error in errors}
-    if "INTERNAL_SERVER_ERROR" in codes or any(
-        error.get("extensions", {}).get("limit") == "time" for error in errors
-    ):
-        return "error"
-    if "data" not in answer.body:
-        return rate_limits.CODE if rate_limits.CODE in codes else BAD_REQUEST
-    if codes:
-        return "user_error"
-    data = answer.body["data"] or {}
-    if kind == "mutation" and any(
-        isinstance(payload, dict) and payload.get("userErrors") for payload in data.values()
-    ):
-        return "user_error"
-    return "ok"
 
 
 async def _execute(
@@ -323,7 +235,7 @@ async def _execute(
     media_type: str,
     deadline: float,
     log_fields: dict[str, object],
-) -> _Answer:
+) -> Answer:
     settings = request.app[SETTINGS]
     refused = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
     log_fields["operation"] = params.operation_name
@@ -339,10 +251,10 @@ async def _execute(
     checked = request.app[DOCUMENTS].check(text.text)
     if checked.parse_errors:
         errors = [document_error(e, "GRAPHQL_PARSE_FAILED") for e in checked.parse_errors]
-        return _Answer({"errors": errors}, refused)
+        return Answer({"errors": errors}, refused)
     if checked.limit_errors:
         errors = [document_error(e, limits.CODE) for e in checked.limit_errors]
-        return _Answer({"errors": errors}, refused)
+        return Answer({"errors": errors}, refused)
     assert checked.document is not None
     operation = get_operation_ast(checked.document, params.operation_name)
     if operation is not None:
@@ -357,7 +269,7 @@ async def _execute(
             )
     if checked.validation_errors:
         errors = [document_error(e, "GRAPHQL_VALIDATION_FAILED") for e in checked.validation_errors]
-        return _Answer({"errors": errors}, refused)
+        return Answer({"errors": errors}, refused)
     cost, decision = 0, None
     if operation is not None:
         nodes = limits.request_nodes(
@@ -369,7 +281,7 @@ async def _execute(
             cost, settings.rate_limit_bucket
         )
         if too_costly is not None:
-            return _Answer({"errors": [document_error(too_costly, limits.CODE)]}, refused)
+            return Answer({"errors": [document_error(too_costly, limits.CODE)]}, refused)
         decision = await rate_limits.charge(request, principal, cost)
         if decision is not None and not decision.allowed:
             raise rate_limits.limited(decision)
@@ -408,7 +320,7 @@ async def _execute(
         refused,
         request[REQUEST_ID],
         settings.detailed_errors,
-        _text(request[LOG_FIELDS].get("trace_id")),
+        OperationLog(request[LOG_FIELDS]).trace_id,
     )
     answer.cacheable = request.method == "GET" and params.document_id is not None
     return answer
@@ -420,19 +332,19 @@ def _result_answer(
     request_id: str,
     detailed: bool,
     trace_id: str | None,
-) -> _Answer:
+) -> Answer:
     if result.data is None and result.errors and all(e.path is None for e in result.errors):
         # Errors before execution began: operation selection or variable coercion.
         errors = [document_error(e, "BAD_USER_INPUT") for e in result.errors]
-        return _Answer({"errors": errors}, refused)
+        return Answer({"errors": errors}, refused)
     body: dict[str, Any] = {}
     if result.errors:
         body["errors"] = [execution_error(e, request_id, detailed, trace_id) for e in result.errors]
     body["data"] = result.data
-    return _Answer(body)
+    return Answer(body)
 
 
-def _timeout_answer(request: web.Request, seconds: float, log_fields: dict[str, object]) -> _Answer:
+def _timeout_answer(request: web.Request, seconds: float, log_fields: dict[str, object]) -> Answer:
     log.warning("request %s stopped after %s s", request[REQUEST_ID], seconds)
     log_fields["timed_out"] = True
     error = {
@@ -443,14 +355,14 @@ def _timeout_answer(request: web.Request, seconds: float, log_fields: dict[str, 
         ),
         "extensions": {"code": limits.CODE, "limit": "time", "requestId": request[REQUEST_ID]},
     }
-    return _Answer({"errors": [error], "data": None})
+    return Answer({"errors": [error], "data": None})
 
 
 def _wants_html(request: web.Request) -> bool:
     return "text/html" in request.headers.get("Accept", "")
 
 
-def _single_response(request: web.Request, answer: _Answer, media_type: str) -> web.Response:
+def _single_response(request: web.Request, answer: Answer, media_type: str) -> web.Response:
     response = _response(answer, media_type)
     if answer.cacheable and answer.status == 200:
         return http_cache.cached(request, response)
@@ -458,10 +370,10 @@ def _single_response(request: web.Request, answer: _Answer, media_type: str) -> 
 
 
 def _error_response(error: RequestError, media_type: str) -> web.Response:
-    return _response(_Answer.refusal(error), media_type)
+    return _response(Answer.refusal(error), media_type)
 
 
-def _response(answer: _Answer, media_type: str) -> web.Response:
+def _response(answer: Answer, media_type: str) -> web.Response:
     response = _json_response(answer.body, media_type, answer.status)
     response.headers.update(answer.headers)
     return response

@@ -11,9 +11,10 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from app.store.availability import RETRY_AFTER_SECONDS, is_unavailable
-from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions
-from app.web.state import LOG_FIELDS, METRICS, OUTAGES, REQUEST_ID, SPANS
+from app.store.availability import is_unavailable
+from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions, request_error
+from app.web.state import LOG_FIELDS, METRICS, REQUEST_ID, SPANS
+from app.web.unavailable import unavailable
 
 access_log = logging.getLogger("app.access")
 error_log = logging.getLogger("app.errors")
@@ -61,8 +62,14 @@ async def _answer_safely(
         return _http_error_response(http_error)
     except Exception as error:
         if is_unavailable(error):
-            request.app[OUTAGES].record(error)
-            return _unavailable_response(request)
+            refused = unavailable(request, error)
+            entry = request_error(refused.message, refused.code, {"requestId": request[REQUEST_ID]})
+            return web.Response(
+                body=orjson.dumps({"errors": [entry]}),
+                status=refused.status,
+                content_type="application/json",
+                headers=refused.headers,
+            )
         error_log.exception("unhandled error (request %s)", request[REQUEST_ID])
         masked = {
             "message": INTERNAL_MESSAGE,
@@ -71,20 +78,6 @@ async def _answer_safely(
         return web.Response(
             body=orjson.dumps({"errors": [masked]}), status=500, content_type="application/json"
         )
-
-
-def _unavailable_response(request: web.Request) -> web.Response:
-    error = {
-        "message": "The database is unavailable, so nothing was done. "
-        f"Retry in {RETRY_AFTER_SECONDS} s.",
-        "extensions": {"code": "SERVICE_UNAVAILABLE", "requestId": request[REQUEST_ID]},
-    }
-    return web.Response(
-        body=orjson.dumps({"errors": [error]}),
-        status=503,
-        content_type="application/json",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
 
 
 def _http_error_response(error: web.HTTPException) -> web.StreamResponse:
