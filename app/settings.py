@@ -30,6 +30,13 @@ class PersistedDocuments(StrEnum):
     TRUSTED = "trusted"
 
 
+class SqliteSynchronous(StrEnum):
+    """When SQLite waits for the disk (README, "Durability")."""
+
+    FULL = "full"
+    NORMAL = "normal"
+
+
 class Settings(BaseSettings):
     """Everything the gateway can be told; each field is an environment variable."""
 
@@ -49,6 +56,8 @@ class Settings(BaseSettings):
     # PostgreSQL's default max_connections of 100.
     db_pool_size: int = Field(default=5, ge=1, le=200)
     db_statement_timeout_ms: int = Field(default=5_000, ge=100)
+    # full: an acknowledged write survives a power loss; normal: only a crash of the process.
+    sqlite_synchronous: SqliteSynchronous = SqliteSynchronous.FULL
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.errors import StartupError
-from app.settings import Settings
+from app.settings import Settings, SqliteSynchronous
 from app.store import sqlite_connection
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -28,7 +28,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     """Build the engine for settings.database_url; no connection is opened yet."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        return _create_sqlite_engine(url, settings.db_pool_size)
+        return _create_sqlite_engine(url, settings.db_pool_size, settings.sqlite_synchronous)
     server_settings = {
         "statement_timeout": str(settings.db_statement_timeout_ms),
         "application_name": "customers-gateway",
@@ -55,7 +55,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
-def _create_sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:
+def _create_sqlite_engine(url: URL, pool_size: int, synchronous: SqliteSynchronous) -> AsyncEngine:
     pool: dict[str, Any] = {}
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,8 @@ def _create_sqlite_engine(url: URL, pool_size: int) -> AsyncEngine:
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # A member of SqliteSynchronous, never client input.
+        cursor.execute(f"PRAGMA synchronous={synchronous.value.upper()}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
