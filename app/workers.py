@@ -55,7 +55,6 @@ class Supervisor:
         self._metrics_directory = metrics_directory
         self._stopping = False
         self.workers: dict[int, asyncio.subprocess.Process] = {}
-        self.restarts = 0
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -97,7 +96,6 @@ class Supervisor:
                 return
             quick = time.monotonic() - started < QUICK_EXIT_SECONDS
             delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS) if quick else RESTART_DELAY_SECONDS
-            self.restarts += 1
             print(
                 f"worker {process.pid} exited with status {code}; starting another in {delay:g} s",
                 file=sys.stderr,

@@ -42,8 +42,8 @@ class Principal:
 
     account_id: str
     live: bool
-    # Which key: rate limits keep a bucket per key.
-    key_id: str = ""
+    # Which key: rate limits keep a bucket per key, and a revoked key is forgotten by it.
+    key_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +70,7 @@ def hash_secret(secret: str) -> str:
 
 async def authenticate(connection: AsyncConnection, *, secret: str) -> Principal | None:
     """The principal of an active key, or None for a malformed, unknown or revoked one."""
-    found = await _lookup(connection, secret)
-    return found[0] if found else None
+    return await _lookup(connection, secret)
 
 
 async def authenticate_cached(store: Store, cache: KeyCache, *, secret: str) -> Principal | None:
@@ -84,13 +83,12 @@ async def authenticate_cached(store: Store, cache: KeyCache, *, secret: str) -> 
         return principal
     async with store.engine.connect() as connection:
         found = await _lookup(connection, secret)
-    if found is None:
-        return None
-    cache.put(secret_hash, found[1], found[0])
-    return found[0]
+    if found is not None:
+        cache.put(secret_hash, found)
+    return found
 
 
-async def _lookup(connection: AsyncConnection, secret: str) -> tuple[Principal, str] | None:
+async def _lookup(connection: AsyncConnection, secret: str) -> Principal | None:
     if KEY_PATTERN.match(secret) is None:
         return None
     row = (
@@ -101,24 +99,23 @@ async def _lookup(connection: AsyncConnection, secret: str) -> tuple[Principal, 
             )
         )
     ).first()
-    return (Principal(row.account_id, row.live, row.id), row.id) if row else None
+    return Principal(row.account_id, row.live, row.id) if row else None
 
 
 class KeyCache:
     """Active keys by secret hash, each for `seconds`; least recently used go first."""
 
     def __init__(self, seconds: float = KEY_CACHE_SECONDS, size: int = KEY_CACHE_SIZE) -> None:
-        self.entries: TimedCache[str, tuple[Principal, str]] = TimedCache(seconds, size)
+        self.entries: TimedCache[str, Principal] = TimedCache(seconds, size)
 
     def get(self, secret_hash: str) -> Principal | None:
-        entry = self.entries.get(secret_hash)
-        return entry[0] if entry else None
+        return self.entries.get(secret_hash)
 
-    def put(self, secret_hash: str, key_id: str, principal: Principal) -> None:
-        self.entries.put(secret_hash, (principal, key_id))
+    def put(self, secret_hash: str, principal: Principal) -> None:
+        self.entries.put(secret_hash, principal)
 
     def forget(self, key_id: str) -> None:
-        self.entries.forget(lambda _hash, entry: entry[1] == key_id)
+        self.entries.forget(lambda _hash, principal: principal.key_id == key_id)
 
 
 async def mint_key(connection: AsyncConnection, *, account_name: str, live: bool) -> MintedKey:

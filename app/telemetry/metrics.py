@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -106,10 +105,10 @@ class Metrics:
         self.operations.labels(label, kind, outcome, client_label).inc()
         self.operation_duration.labels(label, kind).observe(seconds)
 
-    def watch_connections(self, in_use: Callable[[], int], waiting: Callable[[], int]) -> None:
-        """Copy the store's counts into the gauges (called at least once a second)."""
-        self.db_connections_in_use.set(in_use())
-        self.db_connections_waiting.set(waiting())
+    def connections(self, *, in_use: int, waiting: int) -> None:
+        """The store's connection counts, copied into the gauges (at least once a second)."""
+        self.db_connections_in_use.set(in_use)
+        self.db_connections_waiting.set(waiting)
 
     def exposition(self) -> bytes:
         """The text format: this process's metrics, or every worker's when there are several."""

@@ -105,7 +105,7 @@ async def _connection_gauges(app: web.Application) -> AsyncIterator[None]:
 
     async def refresh() -> None:
         while True:
-            registry.watch_connections(lambda: store.in_use, lambda: store.waiting)
+            registry.connections(in_use=store.in_use, waiting=store.waiting)
             await asyncio.sleep(GAUGE_SECONDS)
 
     task = asyncio.create_task(refresh())

@@ -13,6 +13,7 @@ import orjson
 from aiohttp import web
 
 from app.telemetry.metrics import CONTENT_TYPE
+from app.web.error_entries import request_error
 from app.web.state import METRICS, STORE
 
 BEARER = "bearer "
@@ -26,7 +27,7 @@ def metrics_handler(source: web.Application, *, token: str | None) -> Handler:
         if token is not None and not _bearer_is(request, token):
             return _unauthorized()
         registry, store = source[METRICS], source[STORE]
-        registry.watch_connections(lambda: store.in_use, lambda: store.waiting)
+        registry.connections(in_use=store.in_use, waiting=store.waiting)
         return web.Response(
             body=registry.exposition(),
             headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"},
@@ -50,16 +51,9 @@ def _bearer_is(request: web.Request, token: str) -> bool:
 
 
 def _unauthorized() -> web.Response:
-    body = {
-        "errors": [
-            {
-                "message": "Send METRICS_TOKEN as a Bearer token.",
-                "extensions": {"code": "UNAUTHENTICATED"},
-            }
-        ]
-    }
+    entry = request_error("Send METRICS_TOKEN as a Bearer token.", "UNAUTHENTICATED")
     return web.Response(
-        body=orjson.dumps(body),
+        body=orjson.dumps({"errors": [entry]}),
         status=401,
         content_type="application/json",
         headers={"WWW-Authenticate": "Bearer"},

@@ -22,20 +22,21 @@ CODE = "RATE_LIMITED"
 REFUSAL_COST = 1
 
 
-async def charge(request: web.Request, principal: Principal, cost: int) -> Decision | None:
-    """Spend `cost` from the key's bucket; None when rate limits are off."""
-    buckets = request.app.get(BUCKETS)
+async def charge(
+    request: web.Request, principal: Principal, cost: int, *, required: bool = True
+) -> Decision | None:
+    """Spend `cost` from the key's bucket (refused when short, if `required`); None when
+    rate limits are off."""
+    buckets: Buckets | None = request.app.get(BUCKETS)
     if buckets is None:
         return None
-    decision = await buckets.take(principal.key_id, cost)
+    decision = await buckets.take(principal.key_id, cost, required=required)
     request[RATE_LIMIT] = decision
     return decision
 
 
 async def charge_refusal(request: web.Request, principal: Principal) -> None:
-    buckets: Buckets | None = request.app.get(BUCKETS)
-    if buckets is not None:
-        request[RATE_LIMIT] = await buckets.take(principal.key_id, REFUSAL_COST, required=False)
+    await charge(request, principal, REFUSAL_COST, required=False)
 
 
 def limited(decision: Decision) -> RequestError:
