@@ -18,6 +18,7 @@ from app.settings import Settings
 from app.store.engine import migrated_transaction, safe_url
 from app.web.app import create_app
 from app.web.metrics_endpoint import local_metrics_app
+from app.web.state import SHUTTING_DOWN
 
 
 async def serve(settings: Settings, *, worker: bool = False) -> int:
@@ -97,6 +98,7 @@ async def _serve_here(
         f"(up to {settings.shutdown_grace_seconds:g} s)",
         flush=True,
     )
+    app[SHUTTING_DOWN].set()
     # Closes the listening socket, waits up to shutdown_grace_seconds for handlers, cancels
     # the rest (their transactions roll back), then disposes the engine (cleanup_ctx).
     for each in runners:

@@ -128,3 +128,28 @@ async def test_mutations_cut_off_by_the_grace_period_are_not_committed(tmp_path:
 def _posix_only() -> None:
     if sys.platform == "win32":
         pytest.skip("SIGTERM is POSIX")
+
+
+async def test_answers_during_shutdown_close_their_connection(tmp_path: Path) -> None:
+    """A client keeps no connection the gateway is about to close, so it never sends its
+    next request on one and loses it without knowing whether it was received."""
+    async with gateway_process(tmp_path, 10) as (process, base, key, database):
+        lock = sqlite3.connect(database, isolation_level=None, timeout=5)
+        lock.execute("BEGIN IMMEDIATE")
+        async with aiohttp.ClientSession() as session:
+            sent = session.post(
+                f"{base}/graphql",
+                json={"query": CREATE, "variables": {"name": "last"}},
+                headers={"Authorization": f"Bearer {key}"},
+            )
+            answer = asyncio.create_task(sent.__aenter__())
+            await asyncio.sleep(1)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            lock.rollback()
+            lock.close()
+            response = await answer
+            assert response.status == 200
+            assert response.headers["Connection"] == "close"
+            await sent.__aexit__(None, None, None)
+        await asyncio.wait_for(process.communicate(), 30)

@@ -34,6 +34,7 @@ from app.web.state import (
     OUTAGES,
     PERSISTED,
     SETTINGS,
+    SHUTTING_DOWN,
     SPANS,
     STORE,
 )
@@ -53,6 +54,7 @@ def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Applica
     app[DOCUMENTS] = DocumentCache.for_settings(executor.schema, settings)
     app[METRICS] = Metrics()
     app[OUTAGES] = OutageLog()
+    app[SHUTTING_DOWN] = asyncio.Event()
     app[SPANS] = spans if spans is not None else spans_from_environment()
     app.on_cleanup.append(_shutdown_spans)
     app.cleanup_ctx.append(_store)

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 
 from app.store.availability import is_unavailable
 from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions, request_error
-from app.web.state import LOG_FIELDS, METRICS, REQUEST_ID, SPANS
+from app.web.state import LOG_FIELDS, METRICS, REQUEST_ID, SHUTTING_DOWN, SPANS
 from app.web.unavailable import unavailable
 
 access_log = logging.getLogger("app.access")
@@ -35,6 +35,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         response = await _answer_safely(request, handler, span.trace_id)
         span.finish(response.status)
     response.headers["X-Request-Id"] = request_id
+    if request.app[SHUTTING_DOWN].is_set():
+        # Told so, a client opens a new connection for its next request rather than send
+        # it on this one as it closes, when it could not know whether it was received.
+        response.force_close()
     request.app[METRICS].http_requests.labels(str(response.status)).inc()
     log_fields: dict[str, object] = request[LOG_FIELDS]
     access_log.info(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from app.accounts.keys import KeyCache
@@ -26,6 +28,8 @@ BUCKETS = web.AppKey("buckets", Buckets)
 METRICS = web.AppKey("metrics", Metrics)
 SPANS = web.AppKey("spans", Spans)
 OUTAGES = web.AppKey("outages", OutageLog)
+# Set when the process starts its graceful shutdown (app/serve.py).
+SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])
