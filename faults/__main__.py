@@ -30,7 +30,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--outage", type=float, default=5.0, help="seconds PostgreSQL stays down")
     parser.add_argument(
-        "--cases", default="restart,kill,sigterm", help="comma-separated: restart,kill,sigterm"
+        "--cases",
+        default="restart,kill,sigterm,disk",
+        help="comma-separated: restart,kill,sigterm,disk",
     )
     arguments = parser.parse_args()
     rows = asyncio.run(_run(arguments.cases.split(","), arguments.clients, arguments.outage))
@@ -51,6 +53,8 @@ async def _run(names: list[str], clients: int, outage: float) -> list[cases.Row]
             rows.append(await cases.postgres_restart(clients, outage))
         elif name == "kill":
             rows.append(await cases.replica_killed(clients))
+        elif name == "disk":
+            rows.append(await cases.sqlite_disk_full(clients))
         elif name == "sigterm":
             for backend in ("sqlite", "postgres"):
                 rows.append(await cases.sigterm_under_load(clients, backend))

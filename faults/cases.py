@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,8 +53,12 @@ async def _ready_status(session: aiohttp.ClientSession, gateway: Gateway) -> int
         return 0
 
 
-def _first_success_after(tally: Tally, moment: float) -> float | None:
-    done = [at + seconds for at, seconds, ok in tally.latencies if ok and at >= moment]
+def _first_success_after(tally: Tally, moment: float, *, writes: bool = False) -> float | None:
+    done = [
+        at + seconds
+        for at, seconds, ok, write in tally.latencies
+        if ok and at >= moment and (write or not writes)
+    ]
     return min(done) - moment if done else None
 
 
@@ -213,3 +219,75 @@ def describe(row: Row) -> list[str]:
         row.recovery,
         status_summary(row.tally),
     ]
+
+
+async def sqlite_disk_full(clients: int) -> Row:
+    """SQLite on a small file system of its own, filled up under load, then freed."""
+    mount = Path(tempfile.mkdtemp(prefix="faults-disk-"))
+    await asyncio.to_thread(_run, "mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount))
+    database = mount / "gateway.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    gateway = Gateway(url, _SETTINGS)
+    filler = mount / "filler"
+    try:
+        gateway.start()
+        stop = asyncio.Event()
+        load = asyncio.create_task(
+            run_load([gateway.url], gateway.secret(), clients=clients, stop=stop)
+        )
+        await asyncio.sleep(3)
+        await asyncio.to_thread(_fill, filler)
+        full = time.monotonic()
+        await asyncio.sleep(4)
+        filler.unlink()
+        freed = time.monotonic()
+        await asyncio.sleep(3)
+        stop.set()
+        tally = await load
+        integrity = _integrity(database)
+        findings = await check(url, tally)
+        recovery = _first_success_after(tally, freed, writes=True)
+        full_reads = sum(
+            1 for at, _s, ok, write in tally.latencies if ok and not write and full <= at < freed
+        )
+        full_writes = sum(
+            1 for at, _s, ok, write in tally.latencies if ok and write and full + 0.5 <= at < freed
+        )
+        return Row(
+            "4 SQLite disk full",
+            "sqlite",
+            clients,
+            tally.requests,
+            f"24 MiB tmpfs full for 4 s: {full_reads} reads, {full_writes} writes answered; "
+            f"integrity_check {integrity}",
+            findings,
+            tally,
+            f"{recovery:.2f} s after freeing" if recovery is not None else "never",
+            gateway.tracebacks(),
+        )
+    finally:
+        gateway.remove()
+        await asyncio.to_thread(_run, "umount", str(mount))
+        await asyncio.to_thread(mount.rmdir)
+
+
+def _fill(filler: Path) -> None:
+    with filler.open("wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65_536)
+                out.flush()
+        except OSError:
+            pass
+
+
+def _integrity(database: Path) -> str:
+    connection = sqlite3.connect(database)
+    try:
+        return str(connection.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        connection.close()
+
+
+def _run(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True, timeout=60)

@@ -52,7 +52,8 @@ class Tally:
     unclean: list[str] = field(default_factory=list)  # responses that were not clean
     hangs: int = 0
     requests: int = 0
-    latencies: list[tuple[float, float, bool]] = field(default_factory=list)  # (at, s, ok)
+    # (started at, seconds, acknowledged, a write)
+    latencies: list[tuple[float, float, bool, bool]] = field(default_factory=list)
 
 
 class Client:
@@ -149,19 +150,19 @@ class Client:
                     request_id = response.headers.get("X-Request-Id")
         except TimeoutError:
             self._tally.hangs += 1
-            self._record(started, ok=False)
+            self._record(started, query, ok=False)
             return IN_DOUBT, None
         except aiohttp.ClientError as error:
             # The replica is gone or went away mid-request: try the next one.
             self._replica = (self._replica + 1) % len(self._urls)
             refused = isinstance(error, aiohttp.ClientConnectorError)
             self._tally.codes["CONNECTION_REFUSED" if refused else "CONNECTION_LOST"] += 1
-            self._record(started, ok=False)
+            self._record(started, query, ok=False)
             await asyncio.sleep(0.05)
             return IN_DOUBT, None
         self._tally.statuses[status] += 1
         outcome, data = self._judge(status, body, request_id)
-        self._record(started, ok=outcome == ACKED)
+        self._record(started, query, ok=outcome == ACKED)
         return outcome, data
 
     def _judge(
@@ -192,8 +193,9 @@ class Client:
             return REFUSED, None  # the contract: nothing was done
         return IN_DOUBT, None
 
-    def _record(self, started: float, *, ok: bool) -> None:
-        self._tally.latencies.append((started, time.monotonic() - started, ok))
+    def _record(self, started: float, query: str, *, ok: bool) -> None:
+        write = query.startswith("mutation")
+        self._tally.latencies.append((started, time.monotonic() - started, ok, write))
 
 
 async def run_load(

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import exc
+from sqlalchemy import event, exc
 
 from app.store.availability import OutageLog, is_unavailable
 from tests.gateway import Gateway
+
+
+def _sqlite_error(code: int, message: str) -> sqlite3.Error:
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
+    return error
 
 
 def wrapped(cause: BaseException, *, invalidated: bool = False) -> exc.DBAPIError:
@@ -27,6 +35,9 @@ def wrapped(cause: BaseException, *, invalidated: bool = False) -> exc.DBAPIErro
         (wrapped(asyncpg.exceptions.TooManyConnectionsError("too many")), True),
         (wrapped(asyncpg.exceptions.AdminShutdownError("terminating")), True),
         (exc.TimeoutError("QueuePool limit reached"), True),
+        (wrapped(asyncpg.exceptions.DiskFullError("no space left on device")), True),
+        (wrapped(_sqlite_error(sqlite3.SQLITE_FULL, "database or disk is full")), True),
+        (wrapped(_sqlite_error(sqlite3.SQLITE_CONSTRAINT, "UNIQUE constraint failed")), False),
         (wrapped(asyncpg.exceptions.QueryCanceledError("statement timeout")), False),
         (wrapped(asyncpg.exceptions.UniqueViolationError("duplicate")), False),
         (TimeoutError(), False),
@@ -50,6 +61,9 @@ def test_the_outage_log_reports_once_per_interval(caplog: pytest.LogCaptureFixtu
     assert len(messages) == 2
     assert "1 request(s)" in messages[0] and "5 request(s)" in messages[1]
     assert "ConnectionRefusedError" in messages[1]
+
+
+CREATE = "mutation($name: String!) { createCustomer(input: {name: $name}) { customer { id } } }"
 
 
 @pytest.fixture
@@ -82,3 +96,41 @@ async def test_a_client_leaving_mid_body_is_a_disconnect_not_an_error(
     assert fields["client_disconnected"] is True
     assert fields["status"] == 499
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_full_disk_refuses_writes_with_503_and_keeps_reads(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite's max_page_count makes the database file as full as a full disk would."""
+    full = [True]
+
+    def cap_the_file(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA page_count")
+        pages = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA max_page_count = {pages if full[0] else 2**30}")
+        cursor.close()
+
+    event.listen(gateway.engine.sync_engine, "connect", cap_the_file)
+    await gateway.engine.dispose()
+    before = await gateway.stored_customers()
+    refusal: tuple[int, dict[str, Any]] | None = None
+    with caplog.at_level(logging.INFO):
+        for number in range(300):
+            status, body = await gateway.post(CREATE, {"name": f"{number}-" + "x" * 180})
+            if status != 200:
+                refusal = (status, body)
+                break
+    assert refusal is not None, "the capped file never filled"
+    status, body = refusal
+    assert status == 503
+    assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    written = await gateway.stored_customers() - before
+    assert written == number  # the refused create left nothing behind
+    page = await gateway.data("{ customers(first: 5) { edges { node { id } } } }")
+    assert len(page["customers"]["edges"]) == 5
+    full[0] = False
+    await gateway.engine.dispose()
+    await gateway.create_customer(name="after the space is freed")
+    assert await gateway.stored_customers() - before == number + 1

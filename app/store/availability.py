@@ -3,13 +3,15 @@ the log once per interval instead of a traceback per request.
 
 Unavailable means: the connection could not be made or was lost (refused, reset, closed
 by a restarting server), the server is starting or shutting down, or it has no
-connection slot left; also SQLAlchemy's pool timing out. A statement that fails for any
-other reason (a timeout, a constraint, a bug) is not unavailability.
+connection slot left; its disk is full (nothing is written until space is freed: the
+failed transaction rolls back); also SQLAlchemy's pool timing out. A statement that
+fails for any other reason (a timeout, a constraint, a bug) is not unavailability.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -18,9 +20,9 @@ from sqlalchemy import exc as sqlalchemy_errors
 log = logging.getLogger("app.store")
 
 # PostgreSQL's connection exceptions (class 08), operator intervention (57P01-57P03:
-# shutting down, crashed, starting up) and too_many_connections.
+# shutting down, crashed, starting up), disk_full and too_many_connections.
 UNAVAILABLE_SQLSTATES = frozenset(
-    {"08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03", "53300"}
+    {"08000", "08001", "08003", "08004", "08006", "57P01", "57P02", "57P03", "53100", "53300"}
 )
 RETRY_AFTER_SECONDS = 1
 LOG_INTERVAL_SECONDS = 10.0
@@ -33,6 +35,8 @@ def is_unavailable(error: BaseException) -> bool:
         if isinstance(cause, sqlalchemy_errors.TimeoutError):  # no pool connection in time
             return True
         if getattr(cause, "sqlstate", None) in UNAVAILABLE_SQLSTATES:
+            return True
+        if getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
             return True
         if isinstance(cause, ConnectionError | OSError) and not isinstance(cause, TimeoutError):
             return True
