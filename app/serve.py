@@ -59,7 +59,12 @@ async def _serve_here(
     settings: Settings, *, reuse_port: bool, minted: keys.MintedKey | None
 ) -> int:
     app = create_app(settings)
-    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_grace_seconds, access_log=None)
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=settings.shutdown_grace_seconds,
+        keepalive_timeout=settings.idle_timeout_seconds,
+        access_log=None,
+    )
     await runner.setup()
     runners = [runner]
     try:

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: SqliteSynchronous = SqliteSynchronous.FULL
     request_timeout_seconds: float = Field(default=10.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # A connection is closed when no complete request head arrives within this time (since
+    # it opened, or since its last answer): idle keep-alives and slowloris clients alike.
+    idle_timeout_seconds: float = Field(default=15.0, gt=0)
 
     # Each limit's default and the reason for it: README, "HTTP, limits and production".
     max_body_bytes: int = Field(default=100_000, ge=1_000)
