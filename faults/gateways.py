@@ -76,6 +76,24 @@ class Gateway:
             raise RuntimeError("no key in the gateway's first-start output")
         return found.group(1)
 
+    def cli(self, *arguments: str) -> str:
+        """`python -m app ARGUMENTS` on this gateway's database; its output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "app", *arguments],
+            cwd=ROOT,
+            env=self._env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return done.stdout
+
+    def minted_secret(self, account: str) -> str:
+        found = _SECRET.search(self.cli("keys", "create", "--account", account))
+        assert found is not None
+        return found.group(1)
+
     def signal(self, number: signal.Signals) -> None:
         assert self.process is not None
         self.process.send_signal(number)
