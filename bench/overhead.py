@@ -1,5 +1,5 @@
-"""`python -m bench.overhead`: what metrics, rate limits and the no-op spans add to one
-request, timed in isolation (microseconds per request, best of 5 runs of N).
+"""`python -m bench.overhead`: what metrics, rate limits, the no-op spans and sealed cursors
+add to one request, timed in isolation (microseconds per request, best of 5 runs of N).
 
 The interleaved wrk runs (`scripts/bench --baseline-without metrics,ratelimits`) measure
 the same thing end to end, but this machine's noise (±10 % between rounds) is larger
@@ -9,6 +9,7 @@ than what they add; these numbers bound it from below the noise.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -16,6 +17,10 @@ from typing import Any, TypeVar
 
 from aiohttp.test_utils import make_mocked_request
 
+from app.customers.cursors import CURSOR_KEY_BYTES, CursorCodec
+from app.customers.models import CustomerRecord
+from app.customers.ordering import DEFAULT_ORDER, Order, OrderDirection, OrderField
+from app.ids import new_customer_id
 from app.ratelimits.buckets import MemoryBuckets
 from app.telemetry.metrics import Metrics
 from app.telemetry.spans import Spans
@@ -27,14 +32,14 @@ T = TypeVar("T")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-def _best(step: Callable[[], object], runs: int = 5) -> float:
+def _best(step: Callable[[], object], runs: int = 5, count: int = N) -> float:
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
-        for _ in range(N):
+        for _ in range(count):
             step()
         best = min(best, time.perf_counter() - started)
-    return best / N * 1e6
+    return best / count * 1e6
 
 
 def _finish(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -66,6 +71,50 @@ def _redis_cpu(loop: asyncio.AbstractEventLoop, count: int = 5_000) -> float:
         return spent / count * 1e6
 
     return loop.run_until_complete(charges())
+
+
+def _cursor_rows() -> dict[str, float]:
+    """Cursors for a page, sealed (AES-SIV) and as they were before (the plain triple)."""
+    sealed = CursorCodec(os.urandom(CURSOR_KEY_BYTES))
+    unsealed = CursorCodec(os.urandom(CURSOR_KEY_BYTES))
+
+    def unchanged(plaintext: bytes, _associated: None) -> bytes:
+        return plaintext
+
+    unsealed._encrypt = unchanged  # type: ignore[assignment]
+    by_email = Order(OrderField.EMAIL, OrderDirection.ASC)
+    created = 1_796_193_034_988
+    customers = [
+        CustomerRecord(
+            new_customer_id(created + number),
+            False,
+            created + number,
+            created + number,
+            f"Ada Nilsson {number}",
+            f"ada.nilsson{number}@example.com",
+            None,
+            {},
+        )
+        for number in range(1_000)
+    ]
+    rows: dict[str, float] = {}
+    for label, order in (("createdAt", DEFAULT_ORDER), ("email", by_email)):
+        for size in (50, 1_000):
+            for kind, codec in (("sealed", sealed), ("unsealed", unsealed)):
+
+                def encode(
+                    codec: CursorCodec = codec, order: Order = order, size: int = size
+                ) -> None:
+                    codec.encode_page(order, customers[:size])
+
+                rows[f"{size:,} cursors, {label} order, {kind}"] = _best(
+                    encode, count=200_000 // size
+                )
+    cursor = sealed.encode_page(by_email, customers[:1])[0]
+    rows["decoding one email-order cursor (sealed)"] = _best(
+        lambda: sealed.decode(by_email, cursor)
+    )
+    return rows
 
 
 def main() -> int:
@@ -106,6 +155,7 @@ def main() -> int:
         "spans when tracing is off": _best(no_spans),
     }
     rows["rate limit charge (Redis, CPU of this process)"] = _redis_cpu(loop)
+    rows.update(_cursor_rows())
     for name, microseconds in rows.items():
         print(f"{name:<55} {microseconds:6.2f} µs")
     loop.close()

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import uvloop
 from aiohttp import web
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 from app.clock import now_ms
 from app.ids import new_customer_id
@@ -24,6 +25,8 @@ from app.ids import new_customer_id
 COLUMNS = "id, live, created_at, updated_at, name, email, phone, metadata"
 CASES = web.AppKey("cases", dict)
 STORE = web.AppKey("store", object)
+# The gateway's key for cursors (app/customers/cursors.py); the bench's seeding makes it.
+CURSOR_KEY_NAME = "cursor_key"
 
 
 class Store:
@@ -34,6 +37,7 @@ class Store:
         self.sqlite = config["backend"] == "sqlite"
         self.live: Any = 0 if self.sqlite else False
         self.db: Any = None
+        self.cursors: Any = None
 
     async def open(self) -> None:
         if self.sqlite:
@@ -51,6 +55,10 @@ class Store:
                 max_size=10,
                 server_settings={"search_path": self.config["schema"]},
             )
+        [key] = await self.fetch(
+            self.sql("SELECT value FROM gateway_secrets WHERE name = ?"), CURSOR_KEY_NAME
+        )
+        self.cursors = AESSIV(bytes(key[0]))
 
     async def close(self) -> None:
         await self.db.close()
@@ -77,13 +85,14 @@ class Store:
             await self.db.execute(text, *params)
 
 
-def _cursor(created_at: int, customer_id: str) -> str:
+def _cursor(store: Store, created_at: int, customer_id: str) -> str:
     payload = b'["CREATED_AT:DESC",%d,"%s"]' % (created_at, customer_id.encode())
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    return base64.urlsafe_b64encode(store.cursors.encrypt(payload, None)).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[int, str]:
-    payload = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+def _decode_cursor(store: Store, cursor: str) -> tuple[int, str]:
+    sealed = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    payload = orjson.loads(store.cursors.decrypt(sealed, None))
     return payload[1], payload[2]
 
 
@@ -118,7 +127,7 @@ async def _page(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -
     condition = list(params)
     if after:
         where += " AND (created_at, id) < (?, ?)"
-        params += list(_decode_cursor(after))
+        params += list(_decode_cursor(store, after))
     rows = await store.fetch(
         store.sql(
             f"SELECT {COLUMNS} FROM customers WHERE {where}"
@@ -130,7 +139,7 @@ async def _page(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -
     page = rows[:first]
     has_previous = False
     if after:
-        start = (page[0][2], page[0][0]) if page else _decode_cursor(after)
+        start = (page[0][2], page[0][0]) if page else _decode_cursor(store, after)
         comparison = ">" if page else ">="
         base = where.rsplit(" AND (created_at", 1)[0]
         has_previous = bool(
@@ -143,7 +152,7 @@ async def _page(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -
                 *start,
             )
         )
-    cursors = [_cursor(row[2], row[0]) for row in page]
+    cursors = [_cursor(store, row[2], row[0]) for row in page]
     page_info = {
         "hasNextPage": len(rows) > first,
         "hasPreviousPage": has_previous,

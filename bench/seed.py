@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.accounts import keys
 from app.clock import now_ms
-from app.customers.cursors import encode_cursor
+from app.customers.cursors import CursorCodec
 from app.customers.models import customers_table, stored_values
 from app.customers.ordering import DEFAULT_ORDER, Position
 from app.ids import new_customer_id
@@ -242,7 +242,8 @@ async def _insert(engine: AsyncEngine, rows: list[dict[str, Any]]) -> None:
 
 
 async def _positions(engine: AsyncEngine, account_id: str) -> tuple[str, str]:
-    """A cursor 60 customers from the end of the default order, and one customer's id."""
+    """A cursor 60 customers from the end of the default order, and one customer's id
+    (making the database's cursor key if no gateway has run on it yet)."""
     c = customers_table.c
     mine = select(c.id, c.created_at).where(c.account_id == account_id, c.live.is_(False))
     async with engine.connect() as connection:
@@ -250,5 +251,6 @@ async def _positions(engine: AsyncEngine, account_id: str) -> tuple[str, str]:
         near_end = (await connection.execute(oldest_first.offset(60).limit(1))).first()
         middle = (await connection.execute(mine.order_by(c.id).offset(1_000).limit(1))).first()
     assert near_end is not None and middle is not None
-    cursor = encode_cursor(DEFAULT_ORDER, Position(value=near_end.created_at, id=near_end.id))
+    cursors = await CursorCodec.for_engine(engine)
+    cursor = cursors.encode(DEFAULT_ORDER, Position(value=near_end.created_at, id=near_end.id))
     return cursor, str(middle.id)

@@ -29,7 +29,7 @@ import seed
 
 from app.accounts import keys
 from app.customers import filters, service
-from app.customers.cursors import encode_cursor
+from app.customers.cursors import CursorCodec
 from app.customers.models import customers_table
 from app.customers.ordering import Order, OrderDirection, OrderField, Position
 from app.customers.pagination import SCOPE, scope_values
@@ -112,6 +112,7 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> float:
 async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
     engine, principal = await prepare(settings, count)
     store = Store(engine)
+    cursors = await CursorCodec.for_engine(engine)
     results: dict[str, float] = {}
 
     def page(
@@ -124,6 +125,7 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
                 page=service.PageArguments(first=50, after=after),
                 order=order,
                 customer_filter=condition,
+                cursors=cursors,
             )
             assert len(result.customers) == 50 or condition is not None
             return result
@@ -144,7 +146,8 @@ async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
             for depth in DEPTHS:
                 after = None
                 if depth:
-                    after = encode_cursor(order, await position_at(engine, principal, order, depth))
+                    position = await position_at(engine, principal, order, depth)
+                    after = cursors.encode(order, position)
                 calls[f"{order.tag} @ {depth:,}"] = page(order, after)
             results.update(await timed_together(calls))
         # The email order's position 123,457 is a customer with an email (nulls go last).

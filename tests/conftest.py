@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.accounts import keys
 from app.settings import Settings
 from app.web.app import create_app
-from app.web.state import KEY_CACHE, STORE
+from app.web.state import CURSORS, KEY_CACHE, STORE
 from tests.gateway import Gateway
 from tests.processes import TEST_BUCKET
 
@@ -56,8 +56,16 @@ def only_postgres() -> str:
 @pytest.fixture
 async def database(backend: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     """Settings for a database nobody else uses: a new SQLite file or PostgreSQL schema."""
+    async with new_database(backend, tmp_path) as values:
+        yield values
+
+
+@contextlib.asynccontextmanager
+async def new_database(backend: str, directory: Path) -> AsyncIterator[dict[str, Any]]:
+    """Settings for a new database: a SQLite file in `directory` or a PostgreSQL schema
+    (dropped afterwards)."""
     if backend == "sqlite":
-        yield {"database_url": f"sqlite+aiosqlite:///{tmp_path / 'customers.sqlite3'}"}
+        yield {"database_url": f"sqlite+aiosqlite:///{directory / 'customers.sqlite3'}"}
         return
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_async_engine(POSTGRES_URL)
@@ -99,7 +107,11 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
         async with store.engine.begin() as connection:
             minted = await keys.mint_key(connection, account_name="acme", live=False)
         yield Gateway(
-            client=client, store=store, key_cache=client.app[KEY_CACHE], key=minted.secret
+            client=client,
+            store=store,
+            cursors=client.app[CURSORS],
+            key_cache=client.app[KEY_CACHE],
+            key=minted.secret,
         )
     finally:
         await client.close()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.accounts import keys
 from app.accounts.keys import KeyCache
+from app.customers.cursors import CursorCodec
 from app.customers.models import customers_table
 from app.store.store import Store
 
@@ -21,6 +22,7 @@ from app.store.store import Store
 class Gateway:
     client: TestClient  # type: ignore[type-arg]
     store: Store
+    cursors: CursorCodec
     key_cache: KeyCache
     key: str
 

@@ -34,6 +34,7 @@ class CustomersArguments:
             page=self.page,
             order=self.order,
             customer_filter=self.customer_filter,
+            cursors=context.cursors,
         )
 
     async def count(self, context: GatewayContext) -> int:

@@ -1,4 +1,5 @@
-"""What every resolver receives: the store, the caller, the request id, and the charge."""
+"""What every resolver receives: the store and its cursors, the caller, the request id, and
+the charge."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from strawberry.types import Info as StrawberryInfo
 
 from app.accounts.keys import Principal
+from app.customers.cursors import CursorCodec
 from app.ratelimits.buckets import Decision
 from app.store.store import Store
 
@@ -14,6 +16,7 @@ from app.store.store import Store
 @dataclass(frozen=True, slots=True)
 class GatewayContext:
     store: Store
+    cursors: CursorCodec
     principal: Principal
     request_id: str
     # What this operation cost, and the key's bucket after it (None: rate limits are off).

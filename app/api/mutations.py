@@ -39,7 +39,7 @@ class Mutation:
         record = result.customer
         return CreateCustomerPayload(
             customer=Customer.from_record(record) if record else None,
-            customer_edge=CustomerEdge.from_record(record) if record else None,
+            customer_edge=(CustomerEdge.from_record(record, context.cursors) if record else None),
             user_errors=[UserError.from_record(error) for error in result.user_errors],
             client_mutation_id=optional(input.client_mutation_id),
         )

@@ -58,7 +58,9 @@ class Query:
         context = info.context
         arguments = customers_arguments(first, after, last, before, filter, order_by)
         page = await arguments.read_page(context)
-        return CustomerConnection.from_page(page, arguments.order, lambda: arguments.count(context))
+        return CustomerConnection.from_page(
+            page, arguments.order, context.cursors, lambda: arguments.count(context)
+        )
 
     @strawberry.field
     def rate_limit(self, info: Info) -> RateLimit:

@@ -8,7 +8,7 @@ import strawberry
 
 from app.api.scalars import JSON, EpochMillis
 from app.clock import now_ms
-from app.customers.cursors import encode_cursor
+from app.customers.cursors import CursorCodec
 from app.customers.models import CustomerRecord
 from app.customers.ordering import DEFAULT_ORDER, Order, position_of
 from app.customers.pagination import Page
@@ -73,9 +73,10 @@ class CustomerEdge:
     node: Customer
 
     @classmethod
-    def from_record(cls, record: CustomerRecord, order: Order = DEFAULT_ORDER) -> CustomerEdge:
+    def from_record(cls, record: CustomerRecord, cursors: CursorCodec) -> CustomerEdge:
+        """The edge in the default order (createCustomer's customerEdge)."""
         return cls(
-            cursor=encode_cursor(order, position_of(order, record)),
+            cursor=cursors.encode(DEFAULT_ORDER, position_of(DEFAULT_ORDER, record)),
             node=Customer.from_record(record),
         )
 
@@ -96,9 +97,18 @@ class CustomerConnection:
 
     @classmethod
     def from_page(
-        cls, page: Page, order: Order, count: Callable[[], Awaitable[int]]
+        cls,
+        page: Page,
+        order: Order,
+        cursors: CursorCodec,
+        count: Callable[[], Awaitable[int]],
     ) -> CustomerConnection:
-        edges = [CustomerEdge.from_record(record, order) for record in page.customers]
+        edges = [
+            CustomerEdge(cursor=cursor, node=Customer.from_record(record))
+            for cursor, record in zip(
+                cursors.encode_page(order, page.customers), page.customers, strict=True
+            )
+        ]
         return cls(
             edges=edges,
             page_info=PageInfo(

@@ -7,9 +7,11 @@ and customers without a value come after all others in both directions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from enum import Enum
+from operator import attrgetter
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement
@@ -82,6 +84,17 @@ def position_of(order: Order, customer: CustomerRecord) -> Position:
         return Position(customer.created_at, customer.id)
     value: str | None = getattr(customer, _TEXT_ORDERS[field].name)
     return Position(casefold_key(value), customer.id)
+
+
+def sort_values(order: Order, customers: Sequence[CustomerRecord]) -> list[SortValue]:
+    """Each customer's `position_of(order, customer).value`, for a whole page at once."""
+    if order.field is OrderField.CREATED_AT:
+        return [customer.created_at for customer in customers]
+    value_of = attrgetter(_TEXT_ORDERS[order.field].name)
+    return [
+        None if (value := value_of(customer)) is None else value.casefold()
+        for customer in customers
+    ]
 
 
 def casefold_key(value: str | None) -> str | None:

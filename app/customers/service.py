@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.accounts.keys import Principal
 from app.clock import now_ms
 from app.customers import idempotency
-from app.customers.cursors import InvalidCursor, decode_cursor
+from app.customers.cursors import CursorCodec, InvalidCursor
 from app.customers.filters import CompiledFilter, FilterTree, check_filter, compile_filter
 from app.customers.models import (
     TEXT_FIELD_NAMES,
@@ -87,6 +87,7 @@ async def list_customers(
     page: PageArguments,
     order: Order = DEFAULT_ORDER,
     customer_filter: FilterTree | None = None,
+    cursors: CursorCodec,
 ) -> Page:
     """A page of the principal's customers; argument problems raise BadUserInput.
 
@@ -96,8 +97,8 @@ async def list_customers(
     if customer_filter is not None:
         check_filter(customer_filter)
     first, last = _page_sizes(page)
-    after = _parse_cursor(order, "after", page.after)
-    before = _parse_cursor(order, "before", page.before)
+    after = _parse_cursor(cursors, order, "after", page.after)
+    before = _parse_cursor(cursors, order, "before", page.before)
     async with store.read() as connection:
         unindexed: frozenset[str] = frozenset()
         if customer_filter is not None:
@@ -271,13 +272,15 @@ def _page_sizes(page: PageArguments) -> tuple[int | None, int | None]:
     return page.first, page.last
 
 
-def _parse_cursor(order: Order, argument: str, cursor: str | None) -> Position | str | None:
+def _parse_cursor(
+    cursors: CursorCodec, order: Order, argument: str, cursor: str | None
+) -> Position | str | None:
     """The position a cursor names, or the customer id a cursor may also be (looked up
     later, as the only part of a cursor that needs the database)."""
     if cursor is None or is_customer_id(cursor):
         return cursor
     try:
-        return decode_cursor(order, cursor)
+        return cursors.decode(order, cursor)
     except InvalidCursor as error:
         raise BadUserInput(argument, f"{argument} {error}.") from error
 

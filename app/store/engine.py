@@ -111,10 +111,15 @@ async def migrate(engine: AsyncEngine) -> None:
         if await connection.run_sync(_revision) == head_revision():
             return
     async with engine.begin() as connection:
+        # One migrator at a time; the others wait, then find the schema at its head.
         if connection.dialect.name == "postgresql":
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _MIGRATION_LOCK_ID}
             )
+        else:
+            # SQLite's write lock, taken now: Python's sqlite3 would begin a transaction
+            # only at the first INSERT, after the CREATE TABLEs of a new database.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
         await connection.run_sync(_upgrade_to_head)
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 from app.accounts.keys import KeyCache
 from app.api.fastpath import Executor
 from app.api.schema import build_schema
+from app.customers.cursors import CursorCodec
 from app.documents.registry import DocumentRegistry
 from app.ratelimits import buckets_for_settings
 from app.settings import Settings
@@ -27,6 +28,7 @@ from app.web.metrics_endpoint import metrics_handler
 from app.web.middleware import request_context
 from app.web.state import (
     BUCKETS,
+    CURSORS,
     DOCUMENTS,
     EXECUTOR,
     KEY_CACHE,
@@ -76,6 +78,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     store = Store.for_settings(app[SETTINGS])
     try:
         await migrate(store.engine)
+        app[CURSORS] = await CursorCodec.for_engine(store.engine)
         app[SPANS].instrument(store.engine)
         app[STORE] = store
         yield

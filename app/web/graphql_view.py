@@ -34,6 +34,7 @@ from app.web.params import (
 )
 from app.web.persisted import document_text
 from app.web.state import (
+    CURSORS,
     DOCUMENTS,
     EXECUTOR,
     KEY_CACHE,
@@ -291,6 +292,7 @@ async def _execute(
         )
     context = GatewayContext(
         store=request.app[STORE],
+        cursors=request.app[CURSORS],
         principal=principal,
         request_id=request[REQUEST_ID],
         cost=cost,

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from app.accounts.keys import KeyCache
 from app.api.fastpath import Executor
+from app.customers.cursors import CursorCodec
 from app.documents.registry import DocumentRegistry
 from app.ratelimits.buckets import Buckets, Decision
 from app.settings import Settings
@@ -19,6 +20,8 @@ from app.web.documents import DocumentCache
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
+# Made with the store: the key is in its database.
+CURSORS = web.AppKey("cursors", CursorCodec)
 KEY_CACHE = web.AppKey("key_cache", KeyCache)
 EXECUTOR = web.AppKey("executor", Executor)
 DOCUMENTS = web.AppKey("documents", DocumentCache)

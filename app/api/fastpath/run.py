@@ -39,9 +39,9 @@ from app.api.fastpath.plan import (
     plan_operation,
 )
 from app.customers import service
-from app.customers.cursors import encode_cursor
+from app.customers.cursors import CursorCodec
 from app.customers.models import CustomerRecord
-from app.customers.ordering import Order, position_of
+from app.customers.ordering import Order
 from app.customers.pagination import Page
 
 PLAN_CACHE_SIZE = 512
@@ -265,18 +265,14 @@ async def _customers(root: RootField, call: _Call) -> Any:
     plan = root.connection
     assert plan is not None
     total = await arguments.count(call.context) if plan.needs_total else None
-    return _connection(plan, page, arguments.order, total)
+    return _connection(plan, page, arguments.order, total, call.context.cursors)
 
 
 def _connection(
-    plan: ConnectionPlan, page: Page, order: Order, total: int | None
+    plan: ConnectionPlan, page: Page, order: Order, total: int | None, codec: CursorCodec
 ) -> dict[str, Any]:
     records = page.customers
-    cursors = (
-        [encode_cursor(order, position_of(order, record)) for record in records]
-        if plan.needs_cursors
-        else []
-    )
+    cursors = codec.encode_page(order, records) if plan.needs_cursors else []
     result: dict[str, Any] = {}
     for key, kind, payload in plan.parts:
         if kind == "edges":

@@ -8,7 +8,8 @@ from sqlmodel import SQLModel
 
 # Importing the models registers their tables on SQLModel.metadata.
 import app.customers.models
-import app.documents.models  # noqa: F401
+import app.documents.models
+import app.store.models  # noqa: F401
 
 connection: Connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata)
