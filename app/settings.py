@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # A bucket of points per API key (README, "Rate limits"); 0 turns rate limits off.
     rate_limit_bucket: int = Field(default=1_000, ge=0)
     rate_limit_restore_per_second: int = Field(default=50, gt=0)
+    # At most this many refusals (429) a second per key and process; 0 answers them at once.
+    rate_limit_refusals_per_second: int = Field(default=20, ge=0)
     # Shares the buckets between every gateway process; without it each process keeps its own.
     redis_url: str | None = Field(default=None, pattern=r"^(redis|rediss|unix)://")
     redis_key_prefix: str = Field(default="gateway:", pattern=r"^[A-Za-z0-9:_.-]{0,64}$")

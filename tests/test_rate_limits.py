@@ -3,14 +3,17 @@ in this process and shared through the machine's Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.clock import now_ms
+from app.ratelimits.pacing import MAX_WAIT_SECONDS, RefusalPacer
 from tests.gateway import Gateway
 from tests.processes import assert_one_clear_line, environment, free_port, run_cli
 
@@ -209,3 +212,41 @@ def test_bad_rate_limit_settings_stop_serve_with_one_line(
     )
     result = run_cli(env, "serve", "--port", str(free_port()))
     assert_one_clear_line(result, "invalid settings", name)
+
+
+PACED = {**SMALL, "rate_limit_refusals_per_second": 10}
+
+
+@pytest.mark.parametrize("settings_overrides", [PACED])
+async def test_a_keys_refusals_are_answered_at_a_steady_pace_and_others_go_on(
+    gateway: Gateway,
+) -> None:
+    other = await gateway.mint_key("acme")
+    spend = "{ customers(first: 39) { nodes { id } } }"
+    assert (await gateway.post(spend))[0] == 200  # the bucket is empty now
+
+    async def refused() -> float:
+        status, body = await gateway.post(spend)
+        assert status == 429, body
+        assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        return time.monotonic() - started
+
+    started = time.monotonic()
+    flood = [asyncio.create_task(refused()) for _ in range(12)]
+    await asyncio.sleep(0.2)
+    status, _ = await gateway.post("{ customers(first: 1) { nodes { id } } }", key=other)
+    other_answered = time.monotonic() - started
+    assert status == 200
+    answered = sorted(await asyncio.gather(*flood))
+    # Ten a second: the twelfth refusal waits its turn, 1.1 s after the first.
+    assert answered[-1] - answered[0] >= 1.0, answered
+    assert other_answered < 0.5, other_answered
+
+
+async def test_a_full_queue_of_refusals_waits_the_longest_and_takes_no_turn() -> None:
+    pacer = RefusalPacer(per_second=1)
+    started = time.monotonic()
+    waits = await asyncio.gather(*(pacer.wait_turn("key_1") for _ in range(4)))
+    assert sorted(round(wait) for wait in waits) == [0, 1, 2, 2]  # the 4th would wait 3 s
+    assert time.monotonic() - started < MAX_WAIT_SECONDS + 0.5
+    assert await pacer.wait_turn("key_2") == 0  # another key never waits for this one

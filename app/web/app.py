@@ -14,6 +14,7 @@ from app.api.schema import build_schema
 from app.customers.cursors import CursorCodec
 from app.documents.registry import DocumentRegistry
 from app.ratelimits import buckets_for_settings
+from app.ratelimits.pacing import RefusalPacer
 from app.settings import Settings
 from app.store.availability import OutageLog
 from app.store.engine import migrate
@@ -35,6 +36,7 @@ from app.web.state import (
     METRICS,
     OUTAGES,
     PERSISTED,
+    REFUSAL_PACER,
     SETTINGS,
     SHUTTING_DOWN,
     SPANS,
@@ -94,6 +96,8 @@ async def _buckets(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     app[BUCKETS] = buckets
+    if app[SETTINGS].rate_limit_refusals_per_second:
+        app[REFUSAL_PACER] = RefusalPacer(app[SETTINGS].rate_limit_refusals_per_second)
     try:
         yield
     finally:

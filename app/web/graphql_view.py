@@ -93,6 +93,8 @@ async def handle_graphql(request: web.Request) -> web.StreamResponse:
     else:
         response = await _respond(request, graphql_request, principal, media_type)
     rate_limits.add_headers(request, response)
+    if response.status == 429:
+        await rate_limits.pace_refusal(request, principal)
     return response
 
 

@@ -16,7 +16,7 @@ from aiohttp import web
 from app.accounts.keys import Principal
 from app.ratelimits.buckets import Buckets, Decision
 from app.web.params import RequestError
-from app.web.state import BUCKETS, RATE_LIMIT
+from app.web.state import BUCKETS, LOG_FIELDS, RATE_LIMIT, REFUSAL_PACER
 
 CODE = "RATE_LIMITED"
 REFUSAL_COST = 1
@@ -37,6 +37,15 @@ async def charge(
 
 async def charge_refusal(request: web.Request, principal: Principal) -> None:
     await charge(request, principal, REFUSAL_COST, required=False)
+
+
+async def pace_refusal(request: web.Request, principal: Principal) -> None:
+    """Hold a 429 until its key's turn (app/ratelimits/pacing.py)."""
+    pacer = request.app.get(REFUSAL_PACER)
+    if pacer is not None:
+        waited = await pacer.wait_turn(principal.key_id)
+        if waited:
+            request[LOG_FIELDS]["paced_ms"] = round(waited * 1000)
 
 
 def limited(decision: Decision) -> RequestError:

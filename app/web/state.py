@@ -11,6 +11,7 @@ from app.api.fastpath import Executor
 from app.customers.cursors import CursorCodec
 from app.documents.registry import DocumentRegistry
 from app.ratelimits.buckets import Buckets, Decision
+from app.ratelimits.pacing import RefusalPacer
 from app.settings import Settings
 from app.store.availability import OutageLog
 from app.store.store import Store
@@ -28,6 +29,8 @@ DOCUMENTS = web.AppKey("documents", DocumentCache)
 PERSISTED = web.AppKey("persisted", DocumentRegistry)
 # Present only when rate limits are on (RATE_LIMIT_BUCKET > 0).
 BUCKETS = web.AppKey("buckets", Buckets)
+# Absent when rate limits are off or RATE_LIMIT_REFUSALS_PER_SECOND is 0.
+REFUSAL_PACER = web.AppKey("refusal_pacer", RefusalPacer)
 METRICS = web.AppKey("metrics", Metrics)
 SPANS = web.AppKey("spans", Spans)
 OUTAGES = web.AppKey("outages", OutageLog)
