@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import gc
 import os
+import resource
 import signal
 import sys
 
@@ -17,6 +19,7 @@ from app.production import refuse_unsafe_production
 from app.settings import Settings
 from app.store.engine import migrated_transaction, safe_url
 from app.web.app import create_app
+from app.web.connections import LimitedSite
 from app.web.metrics_endpoint import local_metrics_app
 from app.web.state import SHUTTING_DOWN
 
@@ -68,7 +71,13 @@ async def _serve_here(
     await runner.setup()
     runners = [runner]
     try:
-        await _listen(runner, settings.host, settings.port, reuse_port=reuse_port)
+        await _listen(
+            runner,
+            settings.host,
+            settings.port,
+            reuse_port=reuse_port,
+            max_connections=_connection_ceiling(settings.max_connections),
+        )
         if settings.metrics_port is not None:
             metrics_runner = web.AppRunner(local_metrics_app(app), access_log=None)
             await metrics_runner.setup()
@@ -117,13 +126,46 @@ async def _serve_here(
     return 0
 
 
+# Descriptors kept free beside the connections: the database pool, logs, modules.
+_SPARE_FILES = 256
+
+
+def _connection_ceiling(wanted: int) -> int:
+    """MAX_CONNECTIONS, within the open-file limit: its soft value is raised towards the hard
+    one when it is lower, and the ceiling lowered (with a line saying so) when that is not
+    enough, so that the ceiling is met before accept() runs out of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = wanted + _SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raised = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        if soft < needed:
+            print(
+                f"MAX_CONNECTIONS lowered to {soft - _SPARE_FILES}: the open-file limit is {soft}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return max(1, soft - _SPARE_FILES)
+    return wanted
+
+
 # The metrics listener is for a scraper on this machine (or its pod) only.
 METRICS_HOST = "127.0.0.1"
 
 
-async def _listen(runner: web.AppRunner, host: str, port: int, *, reuse_port: bool) -> None:
+async def _listen(
+    runner: web.AppRunner,
+    host: str,
+    port: int,
+    *,
+    reuse_port: bool,
+    max_connections: int | None = None,
+) -> None:
+    site = LimitedSite(runner, host, port, max_connections=max_connections, reuse_port=reuse_port)
     try:
-        await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        await site.start()
     except OSError as error:
         reason = "the port is already in use" if error.errno == errno.EADDRINUSE else error.strerror
         raise StartupError(f"cannot listen on {host}:{port}: {reason}") from error

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # A connection is closed when no complete request head arrives within this time (since
     # it opened, or since its last answer): idle keep-alives and slowloris clients alike.
     idle_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Open connections per process; a new one beyond it is answered 503 and closed.
+    max_connections: int = Field(default=10_000, ge=1)
 
     # Each limit's default and the reason for it: README, "HTTP, limits and production".
     max_body_bytes: int = Field(default=100_000, ge=1_000)
