@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.customers.models import customers_table
 from tests.conftest import only_postgres
-from tests.processes import environment, free_port, run_cli, serving
+from tests.processes import (
+    environment,
+    free_port,
+    run_cli,
+    serving,
+    start_serving,
+    wait_until_healthy,
+)
 
 CREATE = """mutation($input: CreateCustomerInput!) {
   createCustomer(input: $input) { customer { id } userErrors { code } }
@@ -107,3 +114,63 @@ async def test_a_document_registered_through_one_process_runs_on_the_other(
             registered = await send(first, {"query": document, "extensions": extensions})
             assert registered == {"data": {"customers": {"totalCount": 0}}}
             assert await send(second, {"extensions": extensions}) == registered
+
+
+async def test_a_replica_killed_mid_write_leaves_one_customer_once_retried_on_the_other(
+    database: dict[str, Any],
+) -> None:
+    """SIGKILL one of two replicas while its create waits on a lock held here; the client
+    retries with its idempotency key on the other: one customer, nothing torn."""
+    env = environment(database)
+    ports = free_port(), free_port()
+    doomed = await start_serving(env, ports[0])
+    schema = database["database_schema"]
+    engine = create_async_engine(database["database_url"])
+    try:
+        await wait_until_healthy(f"http://127.0.0.1:{ports[0]}", doomed)
+        async with serving(env, ports[1]) as survivor:
+            minted = run_cli(env, "keys", "create", "--account", "killed")
+            key = re.search(r"sk_test_\w{32}", minted.stdout)
+            assert key
+            variables = {"input": {"name": "Killed", "idempotencyKey": "mid-write"}}
+            async with aiohttp.ClientSession() as session:
+                # Both replicas know the key before the table is locked.
+                for url in (f"http://127.0.0.1:{ports[0]}/graphql", survivor):
+                    warm = await post(session, url, key.group(0), {"input": {"name": "warm"}})
+                    assert warm["data"]["createCustomer"]["userErrors"] == []
+                async with engine.connect() as blocker:
+                    await blocker.execute(text(f'SET search_path TO "{schema}"'))
+                    await blocker.execute(text("LOCK TABLE customers IN EXCLUSIVE MODE"))
+                    pending = asyncio.create_task(
+                        post(
+                            session,
+                            f"http://127.0.0.1:{ports[0]}/graphql",
+                            key.group(0),
+                            variables,
+                        )
+                    )
+                    await asyncio.sleep(1.0)  # the create is waiting for the lock
+                    assert not pending.done()
+                    doomed.kill()
+                    await doomed.wait()
+                    with pytest.raises(aiohttp.ClientError):
+                        await pending
+                    await blocker.rollback()  # the lock goes; the dead one's work is undone
+                retried = await post(session, survivor, key.group(0), variables)
+                again = await post(session, survivor, key.group(0), variables)
+        customer = retried["data"]["createCustomer"]["customer"]
+        assert customer is not None
+        assert again["data"]["createCustomer"]["customer"]["id"] == customer["id"]
+        async with engine.connect() as connection:
+            await connection.execute(text(f'SET search_path TO "{schema}"'))
+            named = (
+                await connection.execute(
+                    select(customers_table.c.id).where(customers_table.c.name == "Killed")
+                )
+            ).all()
+        assert [row.id for row in named] == [customer["id"]]
+    finally:
+        if doomed.returncode is None:
+            doomed.kill()
+            await doomed.wait()
+        await engine.dispose()
