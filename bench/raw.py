@@ -20,13 +20,12 @@ from aiohttp import web
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 
 from app.clock import now_ms
+from app.customers.cursors import CURSOR_KEY_NAME
 from app.ids import new_customer_id
 
 COLUMNS = "id, live, created_at, updated_at, name, email, phone, metadata"
 CASES = web.AppKey("cases", dict)
 STORE = web.AppKey("store", object)
-# The gateway's key for cursors (app/customers/cursors.py); the bench's seeding makes it.
-CURSOR_KEY_NAME = "cursor_key"
 
 
 class Store:
@@ -55,6 +54,7 @@ class Store:
                 max_size=10,
                 server_settings={"search_path": self.config["schema"]},
             )
+        # The gateway's cursor key; the bench's seeding made it (bench/seed.py).
         [key] = await self.fetch(
             self.sql("SELECT value FROM gateway_secrets WHERE name = ?"), CURSOR_KEY_NAME
         )

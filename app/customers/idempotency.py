@@ -13,14 +13,14 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Insert, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from app.accounts.keys import Principal
 from app.clock import now_ms
 from app.customers.models import CustomerRecord, IdempotencyRecord
+from app.store.inserts import insert_ignoring_conflicts
 from app.store.store import Store
 
 RETENTION_MS = 24 * 60 * 60 * 1000
@@ -51,7 +51,9 @@ async def run_once(
             now = now_ms()
             claimed = (
                 await connection.execute(
-                    _insert_ignoring_conflict(connection)
+                    insert_ignoring_conflicts(
+                        connection.dialect.name, records, ["account_id", "live", "key"]
+                    )
                     .values(
                         account_id=principal.account_id,
                         live=principal.live,
@@ -82,13 +84,6 @@ async def run_once(
             await connection.execute(
                 delete(records).where(*scope, records.c.created_at <= now - RETENTION_MS)
             )
-
-
-def _insert_ignoring_conflict(connection: AsyncConnection) -> Insert:
-    conflict_target = ["account_id", "live", "key"]
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(records).on_conflict_do_nothing(index_elements=conflict_target)
-    return sqlite.insert(records).on_conflict_do_nothing(index_elements=conflict_target)
 
 
 def _fingerprint(request: Mapping[str, Any]) -> str:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 
 from graphql import DocumentNode, OperationDefinitionNode
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from app.clock import now_ms
 from app.documents.ids import document_id
 from app.documents.models import PersistedDocument
+from app.store.inserts import insert_ignoring_conflicts
 from app.store.store import Store
 from app.timed_cache import TimedCache
 
@@ -91,13 +91,11 @@ async def add_documents(connection: AsyncConnection, new: list[NewDocument], *, 
     """Store documents not stored yet; how many were new."""
     if not new:
         return 0
-    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(
-        documents
-    )
+    insert = insert_ignoring_conflicts(connection.dialect.name, documents, ["id"])
     created_at = now_ms()
     # RETURNING counts what was new; executemany's rowcount is not reliable on asyncpg.
     result = await connection.execute(
-        insert.on_conflict_do_nothing(index_elements=["id"]).returning(documents.c.id),
+        insert.returning(documents.c.id),
         [
             {
                 "id": document.document_id,

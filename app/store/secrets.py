@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
+from app.store.inserts import insert_ignoring_conflicts
 from app.store.models import GatewaySecret
 
 secrets_table = SQLModel.metadata.tables[GatewaySecret.__tablename__]
@@ -26,13 +26,7 @@ async def shared_secret(engine: AsyncEngine, name: str, size: int) -> bytes:
         value = (await connection.execute(stored)).scalar_one_or_none()
     if value is not None:
         return bytes(value)
-    insert = (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(
-        secrets_table
-    )
+    insert = insert_ignoring_conflicts(engine.dialect.name, secrets_table, ["name"])
     async with engine.begin() as connection:
-        await connection.execute(
-            insert.values(name=name, value=os.urandom(size)).on_conflict_do_nothing(
-                index_elements=["name"]
-            )
-        )
+        await connection.execute(insert.values(name=name, value=os.urandom(size)))
         return bytes((await connection.execute(stored)).scalar_one())
