@@ -35,11 +35,13 @@ assert isinstance(_CUSTOMER_TYPE, graphql.GraphQLObjectType)
 CUSTOMER_FIELDS = tuple(_CUSTOMER_TYPE.fields)
 PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
 # Each response key always names the same field, so documents never fail validation for
-# conflicting fields, while repeated keys still exercise merging.
+# conflicting fields, while repeated keys still exercise merging. Some are names the
+# planned serializers' code uses, or Python keywords.
 ALIASES = {
     "id": ("cid",),
-    "name": ("n", "fullName"),
+    "name": ("n", "fullName", "lambda"),
     "email": ("e",),
+    "phone": ("record",),
     "createdAt": ("born",),
     "metadata": ("meta",),
     "__typename": ("kind",),
@@ -47,8 +49,8 @@ ALIASES = {
     "nodes": ("items",),
     "pageInfo": ("info",),
     "totalCount": ("total",),
-    "cursor": ("at",),
-    "node": ("who",),
+    "cursor": ("at", "record"),
+    "node": ("who", "node_"),
     "hasNextPage": ("more",),
     "endCursor": ("last",),
 }

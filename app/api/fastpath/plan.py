@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 from graphql import (
@@ -51,6 +50,7 @@ PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor"
 ROOT_FIELDS = ("customers", "customer", "node", "nodes")
 
 Serializer = Callable[[CustomerRecord], dict[str, Any]]
+EdgeBuilder = Callable[[str | None, CustomerRecord], dict[str, Any]]
 
 
 class Unsupported(Exception):
@@ -62,7 +62,7 @@ class EdgePlan:
     """An edge's selection: response keys for its cursor and node, in order."""
 
     parts: tuple[tuple[str, str], ...]  # (key, "cursor" | "node" | TYPENAME)
-    node: Serializer | None
+    build: EdgeBuilder
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +189,7 @@ class _Planner:
             elif name not in ("cursor", TYPENAME):
                 raise Unsupported(name)
             parts.append((key, name))
-        return EdgePlan(tuple(parts), node)
+        return EdgePlan(tuple(parts), _edge_builder(parts, node))
 
     def _page_info(self, nodes: list[FieldNode]) -> tuple[tuple[str, str], ...]:
         parts = []
@@ -282,9 +282,32 @@ class _Planner:
 
 def _serializer(keys: tuple[str, ...], indices: list[int]) -> Serializer:
     """A record as the dict graphql-core would build: these keys, in this order."""
-    if not indices:  # every field skipped by @skip/@include
-        return lambda _record: {}
-    pick = itemgetter(*indices)
-    if len(indices) == 1:
-        return lambda record: {keys[0]: pick(record + _CONSTANTS)}
-    return lambda record: dict(zip(keys, pick(record + _CONSTANTS), strict=True))
+    width = len(CustomerRecord._fields)
+    values = [
+        f"record[{index}]" if index < width else repr(_CONSTANTS[index - width])
+        for index in indices
+    ]
+    return _compiled("record", zip(keys, values, strict=True), {})
+
+
+def _edge_builder(parts: list[tuple[str, str]], node: Serializer | None) -> EdgeBuilder:
+    """An edge as the dict graphql-core would build, from its cursor and its record."""
+    values = {"cursor": "cursor", "node": "node(record)", TYPENAME: repr("CustomerEdge")}
+    return _compiled("cursor, record", ((key, values[name]) for key, name in parts), {"node": node})
+
+
+def _compiled(
+    parameters: str, items: Iterable[tuple[str, str]], names: Mapping[str, Any]
+) -> Callable[..., dict[str, Any]]:
+    """`lambda parameters: {key: value, ...}` compiled once per plan.
+
+    A dict display is built in one step, two to three times faster than dict(zip(...))
+    over an itemgetter; a page of a thousand customers builds a thousand of each. The
+    keys are response keys (GraphQL names, written with repr) and the values are
+    expressions this module writes, so no client text becomes code.
+    """
+    display = ", ".join(f"{key!r}: {value}" for key, value in items)
+    function: Callable[..., dict[str, Any]] = eval(  # noqa: S307
+        f"lambda {parameters}: {{{display}}}", {"__builtins__": {}, **names}
+    )
+    return function

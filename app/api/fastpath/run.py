@@ -298,20 +298,10 @@ def _connection(
 def _edges(
     plan: EdgePlan, records: list[CustomerRecord], cursors: list[str]
 ) -> list[dict[str, Any]]:
-    node = plan.node
-    edges = []
-    for index, record in enumerate(records):
-        edge: dict[str, Any] = {}
-        for key, kind in plan.parts:
-            if kind == "cursor":
-                edge[key] = cursors[index]
-            elif kind == "node":
-                assert node is not None
-                edge[key] = node(record)
-            else:
-                edge[key] = "CustomerEdge"
-        edges.append(edge)
-    return edges
+    build = plan.build
+    if not cursors:
+        return [build(None, record) for record in records]
+    return [build(cursor, record) for cursor, record in zip(cursors, records, strict=True)]
 
 
 _ROOTS: dict[str, Callable[[RootField, _Call], Awaitable[Any]]] = {
