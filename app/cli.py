@@ -14,6 +14,7 @@ from app.accounts import keys
 from app.clock import format_ms
 from app.documents import commands as documents_commands
 from app.errors import StartupError
+from app.events import commands as events_commands
 from app.logs import configure_logging
 from app.settings import Settings
 from app.store.engine import migrated_transaction, safe_url
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id", help="the key's id, as `keys list` shows it (key_…)")
     revoke.set_defaults(run=_keys_revoke)
     documents_commands.add_commands(commands)
+    events_commands.add_commands(commands)
     return parser
 
 

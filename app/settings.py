@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     # Processes serving one port: a number, or "auto" for one per core (app/workers.py).
     workers: str = Field(default="1", pattern=r"^(auto|[1-9][0-9]{0,2})$")
 
+    # The event log keeps each event at least this many days (README, "Live updates").
+    event_retention_days: int = Field(default=30, ge=30, le=3_650)
+
     # Plans the hot query shapes instead of resolving field by field (app/api/fastpath);
     # off sends every document through graphql-core, with the same answers.
     fast_path: bool = True

@@ -13,7 +13,6 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import app.customers.models  # noqa: F401 - registers the tables
 from app.store.engine import MIGRATIONS_DIR, head_revision
 from tests.gateway import Gateway
 

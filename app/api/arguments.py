@@ -53,12 +53,16 @@ def customers_arguments(
 ) -> CustomersArguments:
     """`customers`' arguments; a top-level argument given null means it was not given."""
     return CustomersArguments(
-        page=PageArguments(
-            first=optional(first),
-            after=optional(after),
-            last=optional(last),
-            before=optional(before),
-        ),
+        page=page_arguments(first, after, last, before),
         order=order_by.to_order() if order_by else DEFAULT_ORDER,
         customer_filter=to_filter(filter) if filter else None,
+    )
+
+
+def page_arguments(
+    first: int | None, after: str | None, last: int | None, before: str | None
+) -> PageArguments:
+    """A connection's page arguments; omitted ones are None."""
+    return PageArguments(
+        first=optional(first), after=optional(after), last=optional(last), before=optional(before)
     )

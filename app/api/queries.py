@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import strawberry
 
-from app.api.arguments import customers_arguments
+from app.api.arguments import customers_arguments, page_arguments
 from app.api.context import Info
+from app.api.event_types import CustomerEvent, CustomerEventConnection
 from app.api.filter_inputs import CustomerFilter
-from app.api.inputs import CustomerOrder
+from app.api.inputs import CustomerOrder, optional
 from app.api.types import Customer, CustomerConnection, Node, RateLimit
 from app.customers import service
+from app.events import service as events
+from app.events.models import EventType
+from app.ids import is_event_id
 
 
 async def _customer(info: Info, customer_id: str) -> Customer | None:
@@ -20,12 +24,20 @@ async def _customer(info: Info, customer_id: str) -> Customer | None:
     return Customer.from_record(record) if record else None
 
 
+async def _event(info: Info, event_id: str) -> CustomerEvent | None:
+    context = info.context
+    event = await events.get_event(context.store, principal=context.principal, event_id=event_id)
+    return CustomerEvent.from_record(event) if event else None
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
         description=("Relay: fetch any object by its global ID; null when not found or not yours.")
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        if is_event_id(id):
+            return await _event(info, id)
         return await _customer(info, id)
 
     @strawberry.field
@@ -34,7 +46,13 @@ class Query:
         found = await service.get_customers(
             context.store, principal=context.principal, customer_ids=ids
         )
-        return [Customer.from_record(record) if record else None for record in found]
+        nodes: list[Node | None] = [
+            Customer.from_record(record) if record else None for record in found
+        ]
+        for index, node_id in enumerate(ids):
+            if is_event_id(node_id):
+                nodes[index] = await _event(info, node_id)
+        return nodes
 
     @strawberry.field
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
@@ -61,6 +79,33 @@ class Query:
         return CustomerConnection.from_page(
             page, arguments.order, context.cursors, lambda: arguments.count(context)
         )
+
+    @strawberry.field(
+        description=(
+            "The event log, oldest first (commit order). first/last 1..1000, default first 50."
+        )
+    )
+    async def customer_events(
+        self,
+        info: Info,
+        first: int | None = strawberry.UNSET,
+        after: str | None = strawberry.UNSET,
+        last: int | None = strawberry.UNSET,
+        before: str | None = strawberry.UNSET,
+        types: list[EventType] | None = strawberry.UNSET,
+        customer_id: strawberry.ID | None = strawberry.UNSET,
+    ) -> CustomerEventConnection:
+        context = info.context
+        page = await events.list_events(
+            context.store,
+            principal=context.principal,
+            page=page_arguments(first, after, last, before),
+            event_filter=events.EventFilter(
+                types=optional(types), customer_id=optional(customer_id)
+            ),
+            cursors=context.cursors,
+        )
+        return CustomerEventConnection.from_page(page, context.cursors)
 
     @strawberry.field
     def rate_limit(self, info: Info) -> RateLimit:

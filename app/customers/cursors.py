@@ -83,16 +83,23 @@ class CursorCodec:
         # base64.urlsafe_b64encode without its padding, and without two Python calls.
         return binascii.b2a_base64(sealed, newline=False).translate(_URL_SAFE, b"=").decode()
 
-    def decode(self, order: Order, cursor: str) -> Position:
+    def seal_payload(self, payload: object) -> str:
+        """Any JSON value as cursor text (the event log's cursors)."""
+        return self.seal(orjson.dumps(payload))
+
+    def open_payload(self, cursor: str) -> object:
+        """The JSON value a cursor of this key seals; InvalidCursor for anything else."""
         if len(cursor) > _MAX_CURSOR_LENGTH:
             raise InvalidCursor("is not a valid cursor")
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
             sealed = base64.b64decode(padded, altchars=b"-_", validate=True)
-            payload = json.loads(self._decrypt(sealed, None))
+            return json.loads(self._decrypt(sealed, None))
         except (binascii.Error, InvalidTag, UnicodeDecodeError, ValueError) as error:
             raise InvalidCursor("is not a valid cursor") from error
-        return _position(order, payload)
+
+    def decode(self, order: Order, cursor: str) -> Position:
+        return _position(order, self.open_payload(cursor))
 
 
 def _plaintext(tag: str, value: SortValue, customer_id: str) -> bytes:

@@ -26,12 +26,15 @@ from app.customers.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, sco
 from app.customers.prefix_plans import unindexed_prefixes
 from app.customers.validation import check_idempotency_key, clean_customer_fields
 from app.errors import BadUserInput, UserError, UserErrorCode
+from app.events.log import record_event
+from app.events.models import EventType
 from app.ids import is_customer_id, new_customer_id
 from app.store.store import Store
 
 MAX_LOOKUP_IDS = 1_000
 _c = customers_table.c
 _BY_ID = select(*customer_columns).where(SCOPE, _c.id == bindparam("customer_id"))
+_BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 _BY_IDS = select(*customer_columns).where(
     SCOPE, _c.id.in_(bindparam("customer_ids", expanding=True))
 )
@@ -96,7 +99,7 @@ async def list_customers(
     """
     if customer_filter is not None:
         check_filter(customer_filter)
-    first, last = _page_sizes(page)
+    first, last = check_page_sizes(page)
     after = _parse_cursor(cursors, order, "after", page.after)
     before = _parse_cursor(cursors, order, "before", page.before)
     async with store.read() as connection:
@@ -170,7 +173,8 @@ async def create_customer(
 async def update_customer(
     store: Store, *, principal: Principal, customer_id: str, given: Mapping[str, Any]
 ) -> MutationResult:
-    """Change the given fields (None clears them); updatedAt always moves forward."""
+    """Change the given fields (None clears them); updatedAt always moves forward. The
+    event's previousAttributes come from the row as this transaction locked it."""
     changes, errors = clean_customer_fields(given)
     async with store.write() as connection:
         if errors:
@@ -178,6 +182,10 @@ async def update_customer(
                 errors.insert(0, _not_found())
             return MutationResult(user_errors=errors)
         if not is_customer_id(customer_id):
+            return MutationResult(user_errors=[_not_found()])
+        values = {**scope_values(principal), "customer_id": customer_id}
+        before = (await connection.execute(_BY_ID_FOR_UPDATE, values)).first()
+        if before is None:
             return MutationResult(user_errors=[_not_found()])
         now = now_ms()
         row = (
@@ -191,10 +199,16 @@ async def update_customer(
                 .returning(*customer_columns),
                 scope_values(principal),
             )
-        ).first()
-    if row is None:
-        return MutationResult(user_errors=[_not_found()])
-    return MutationResult(CustomerRecord.from_row(row))
+        ).one()
+        customer = CustomerRecord.from_row(row)
+        await record_event(
+            connection,
+            principal,
+            EventType.CUSTOMER_UPDATED,
+            customer,
+            previous=CustomerRecord.from_row(before),
+        )
+    return MutationResult(customer)
 
 
 async def delete_customer(
@@ -212,9 +226,11 @@ async def delete_customer(
                 scope_values(principal),
             )
         ).first()
-    if row is None:
-        return MutationResult(user_errors=[_not_found()])
-    return MutationResult(CustomerRecord.from_row(row))
+        if row is None:
+            return MutationResult(user_errors=[_not_found()])
+        customer = CustomerRecord.from_row(row)
+        await record_event(connection, principal, EventType.CUSTOMER_DELETED, customer)
+    return MutationResult(customer)
 
 
 async def _insert_customer(
@@ -238,6 +254,7 @@ async def _insert_customer(
             **stored_values(values),
         )
     )
+    await record_event(connection, principal, EventType.CUSTOMER_CREATED, customer)
     return customer
 
 
@@ -261,7 +278,7 @@ async def _get_customer(
     return CustomerRecord.from_row(row) if row else None
 
 
-def _page_sizes(page: PageArguments) -> tuple[int | None, int | None]:
+def check_page_sizes(page: PageArguments) -> tuple[int | None, int | None]:
     if page.first is not None and page.last is not None:
         raise BadUserInput("first", "Give first or last, not both.")
     for argument, size in (("first", page.first), ("last", page.last)):

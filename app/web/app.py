@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 from aiohttp import web
 
@@ -13,6 +14,7 @@ from app.api.fastpath import Executor
 from app.api.schema import build_schema
 from app.customers.cursors import CursorCodec
 from app.documents.registry import DocumentRegistry
+from app.events.retention import purge_periodically
 from app.ratelimits import buckets_for_settings
 from app.ratelimits.pacing import RefusalPacer
 from app.settings import Settings
@@ -64,6 +66,7 @@ def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Applica
     app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_buckets)
     app.cleanup_ctx.append(_connection_gauges)
+    app.cleanup_ctx.append(_event_purge)
     app.on_response_prepare.append(cors.add_headers)
     # Every method reaches the handler, which answers the others with a JSON 405.
     app.router.add_route("*", "/graphql", handle_graphql)
@@ -117,7 +120,20 @@ async def _connection_gauges(app: web.Application) -> AsyncIterator[None]:
             registry.connections(in_use=store.in_use, waiting=store.waiting)
             await asyncio.sleep(GAUGE_SECONDS)
 
-    task = asyncio.create_task(refresh())
+    async with _in_background(refresh()):
+        yield
+
+
+async def _event_purge(app: web.Application) -> AsyncIterator[None]:
+    retention_days = app[SETTINGS].event_retention_days
+    async with _in_background(purge_periodically(app[STORE], retention_days=retention_days)):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _in_background(work: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Runs `work` as a task while the block runs, and cancels it at the end."""
+    task = asyncio.create_task(work)
     try:
         yield
     finally:

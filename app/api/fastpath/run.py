@@ -43,6 +43,7 @@ from app.customers.cursors import CursorCodec
 from app.customers.models import CustomerRecord
 from app.customers.ordering import Order
 from app.customers.pagination import Page
+from app.ids import is_event_id
 
 PLAN_CACHE_SIZE = 512
 PLANS_PER_DOCUMENT = 16
@@ -97,7 +98,10 @@ class Executor:
         plan = family.plan(self.schema, variables)
         if plan is None:
             return fallback()
-        return _run(plan, _Call(self._converter, context_value, variables))
+        call = _Call(self._converter, context_value, variables)
+        if _looks_up_events(plan, call):
+            return fallback()  # plans serialize customers only
+        return _run(plan, call)
 
 
 class _Call:
@@ -164,6 +168,21 @@ class _Converter:
             scalar_registry=self._schema.schema_converter.scalar_registry,
             config=self._schema.config,
         )
+
+
+def _looks_up_events(plan: Plan, call: _Call) -> bool:
+    """Whether a node or nodes field of the plan is asked for an event id."""
+    for root in plan.roots:
+        if root.name not in ("node", "nodes"):
+            continue
+        try:
+            arguments = call.arguments(root)
+        except GraphQLError:
+            return False  # _run reports it as graphql-core would
+        ids = [arguments["id"]] if root.name == "node" else arguments["ids"]
+        if any(is_event_id(node_id) for node_id in ids):
+            return True
+    return False
 
 
 async def _run(plan: Plan, call: _Call) -> ExecutionResult:

@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 # Importing the models registers their tables on SQLModel.metadata.
 import app.customers.models
 import app.documents.models
+import app.events.models
 import app.store.models  # noqa: F401
 
 connection: Connection = context.config.attributes["connection"]

@@ -1,0 +1,1 @@
+"""The customer event log: what changed, recorded in the change's own transaction."""
