@@ -121,7 +121,8 @@ async def test_every_gateway_on_one_database_makes_the_same_cursors(
 
 async def test_gateways_starting_together_make_one_key(database: dict[str, Any]) -> None:
     """Four `serve` processes started at once on a new database: one migrates it while the
-    others wait (SQLite too), and they make one key, so one cursor."""
+    others wait (SQLite too), one makes the default account's first key (the others once
+    failed on its unique name), and they make one cursor key, so one cursor."""
     env = environment(database)
     ports = [free_port() for _ in range(4)]
     processes = await asyncio.gather(*(start_serving(env, port) for port in ports))
@@ -133,6 +134,10 @@ async def test_gateways_starting_together_make_one_key(database: dict[str, Any])
                 for base, process in zip(bases, processes, strict=True)
             )
         )
+        # One of them made the default account and its one key; the others left it.
+        listed = run_cli(env, "keys", "list")
+        assert listed.returncode == 0, listed.stderr
+        assert sum(line.split()[1:2] == ["default"] for line in listed.stdout.splitlines()) == 1
         minted = run_cli(env, "keys", "create", "--account", "together")
         assert minted.returncode == 0, minted.stderr
         key = re.search(r"sk_test_\w{32}", minted.stdout)

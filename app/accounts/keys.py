@@ -17,13 +17,14 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from app.accounts.models import Account, ApiKey
 from app.clock import now_ms
 from app.ids import random_base62
+from app.store.inserts import insert_ignoring_conflicts
 from app.store.store import Store
 from app.timed_cache import TimedCache
 
@@ -137,9 +138,27 @@ async def mint_key(connection: AsyncConnection, *, account_name: str, live: bool
 
 
 async def mint_default_key_if_empty(connection: AsyncConnection) -> MintedKey | None:
-    """On a database with no account yet, create the default account and a sandbox key."""
-    count = (await connection.execute(select(func.count()).select_from(accounts))).scalar_one()
-    if count:
+    """On a database with no account yet, create the default account and a sandbox key.
+
+    Gateways starting together on a new database race here: the account is created by
+    one INSERT that writes nothing when any account exists or another process made the
+    default one first (it waits for that one to commit), and only the process whose
+    INSERT wrote the row mints the key. A read before the write would not do on SQLite,
+    where a transaction that read before another committed cannot write afterwards.
+    """
+    account_id = "acct_" + random_base62(16)
+    none_yet = ~select(accounts.c.id).exists()
+    created = await connection.execute(
+        insert_ignoring_conflicts(connection.dialect.name, accounts, ["name"])
+        .from_select(
+            ["id", "name", "created_at"],
+            select(literal(account_id), literal(DEFAULT_ACCOUNT_NAME), literal(now_ms())).where(
+                none_yet
+            ),
+        )
+        .returning(accounts.c.id)
+    )
+    if created.first() is None:
         return None
     return await mint_key(connection, account_name=DEFAULT_ACCOUNT_NAME, live=False)
 
