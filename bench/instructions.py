@@ -42,7 +42,7 @@ from bench.seed import Database
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-READS = ("page50", "page1000", "deep", "filter", "customer", "burst")
+WORKLOADS = ("page50", "page1000", "deep", "filter", "customer", "burst", "create")
 WARMUP = 4
 _SUMMARY = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
 # Run inside the measured tree: its own seeding, printed as JSON for this tree's workloads.
@@ -61,7 +61,7 @@ def main() -> int:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
     names = arguments.workloads.split(",")
-    unknown = set(names) - set(READS)
+    unknown = set(names) - set(WORKLOADS)
     if unknown:
         print(f"unknown or unsupported workloads: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
@@ -216,7 +216,8 @@ def _send(port: int, database: Database, workload: workloads.Workload) -> None:
             data=orjson.dumps(case.body),
             headers={
                 "Content-Type": "application/json",
-                "Authorization": f"Bearer {database.read_secret}",
+                "Authorization": "Bearer "
+                + (database.write_secret if case.writes else database.read_secret),
             },
         )
         with urllib.request.urlopen(request, timeout=120) as response:

@@ -80,6 +80,14 @@ class Gateway:
             count = await connection.execute(select(func.count()).select_from(customers_table))
         return int(count.scalar_one())
 
+    async def principal(self, key: str | None = None) -> keys.Principal:
+        """Who `key` (the gateway's own by default) acts for."""
+        principal = await keys.authenticate_cached(
+            self.store, self.key_cache, secret=key or self.key
+        )
+        assert principal is not None
+        return principal
+
     async def mint_key(self, account: str, *, live: bool = False) -> str:
         async with self.engine.begin() as connection:
             return (await keys.mint_key(connection, account_name=account, live=live)).secret

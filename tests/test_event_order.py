@@ -15,10 +15,8 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
-from sqlmodel import col
 
 from app.accounts.keys import Principal
-from app.accounts.models import Account
 from app.customers.models import CustomerRecord
 from app.events.log import record_event
 from app.events.models import EventType, events_table
@@ -28,14 +26,6 @@ from tests.gateway import Gateway
 # Each writer: seconds before it starts, and seconds it holds its transaction open after
 # recording its event.
 SCHEDULES = st.lists(st.tuples(st.floats(0, 0.03), st.floats(0, 0.03)), min_size=2, max_size=10)
-
-
-async def _principal(gateway: Gateway) -> Principal:
-    async with gateway.engine.connect() as connection:
-        account_id = (
-            await connection.execute(select(col(Account.id)).where(col(Account.name) == "acme"))
-        ).scalar_one()
-    return Principal(account_id=account_id, live=False, key_id="test")
 
 
 async def _write(gateway: Gateway, principal: Principal, start: float, hold: float) -> str:
@@ -69,7 +59,7 @@ async def _read(gateway: Gateway, principal: Principal) -> list[str]:
 async def test_no_reader_sees_an_event_appear_before_one_it_saw(
     gateway: Gateway, schedule: list[tuple[float, float]]
 ) -> None:
-    principal = await _principal(gateway)
+    principal = await gateway.principal()
     seen = set(await _read(gateway, principal))
     newest = max(seen, default="")
     writers = asyncio.gather(*(_write(gateway, principal, start, hold) for start, hold in schedule))

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, func, insert
+from sqlalchemy import RowMapping, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,6 +35,7 @@ from app.clock import now_ms
 from app.customers.models import WRITABLE_FIELDS, CustomerRecord
 from app.events.models import EventType, events_table, heads_table
 from app.ids import new_event_id
+from app.store.wakeups import CHANNEL, mark
 
 # previousAttributes names fields by their GraphQL names; the writable ones are the same.
 _TRACKED_FIELDS = WRITABLE_FIELDS
@@ -102,9 +103,18 @@ def event_from_row(row: RowMapping) -> EventRecord:
     )
 
 
+def events_topic(account_id: str, live: bool) -> str:
+    """The wake-up topic of one account and mode's log (app/store/wakeups.py)."""
+    return f"events:{account_id}:{int(live)}"
+
+
 async def _advance_head(connection: AsyncConnection, principal: Principal, now: int) -> int:
-    """The millisecond of the next event id: after the last one, and locked until commit."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    """The millisecond of the next event id: after the last one, and locked until commit.
+    The same statement wakes the log's subscribers once the transaction commits: by
+    NOTIFY on PostgreSQL, and on SQLite through the Store."""
+    topic = events_topic(principal.account_id, principal.live)
+    on_postgres = connection.dialect.name == "postgresql"
+    dialect = postgresql if on_postgres else sqlite
     statement = dialect.insert(heads_table).values(
         account_id=principal.account_id, live=principal.live, last_ms=now
     )
@@ -114,4 +124,9 @@ async def _advance_head(connection: AsyncConnection, principal: Principal, now: 
     upsert = statement.on_conflict_do_update(
         index_elements=["account_id", "live"], set_={"last_ms": later}
     ).returning(heads_table.c.last_ms)
-    return int((await connection.execute(upsert)).scalar_one())
+    if not on_postgres:
+        mark(connection, topic)
+        return int((await connection.execute(upsert)).scalar_one())
+    head = upsert.cte("head")
+    advanced = select(head.c.last_ms, func.pg_notify(CHANNEL, topic)).select_from(head)
+    return int((await connection.execute(advanced)).scalars().one())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, select
+from sqlalchemy import ColumnElement, Row, and_, exists, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
@@ -68,19 +69,19 @@ async def list_events(
     """A page of the log, oldest first; argument problems raise BadUserInput before any
     statement but the lookup of a plain event id given as `after` or `before`."""
     first, last = check_page_sizes(page)
-    after_bound = _parse_bound(cursors, "after", page.after)
-    before_bound = _parse_bound(cursors, "before", page.before)
+    after_bound = parse_bound(cursors, "after", page.after)
+    before_bound = parse_bound(cursors, "before", page.before)
     condition = _condition(principal, event_filter)
     async with store.read() as connection:
-        after = await _visible(connection, principal, "after", after_bound)
-        before = await _visible(connection, principal, "before", before_bound)
+        after = await visible_position(connection, principal, "after", after_bound)
+        before = await visible_position(connection, principal, "before", before_bound)
         if last is None:
             return await _forward(connection, condition, first or DEFAULT_PAGE_SIZE, after, before)
         return await _backward(connection, condition, last, after, before)
 
 
 @dataclass(frozen=True, slots=True)
-class _Bound:
+class Bound:
     """An `after`/`before`: an event id, and whether it came as a plain id (which must
     name an event the key can see) rather than a cursor (a position, valid for good)."""
 
@@ -88,11 +89,11 @@ class _Bound:
     plain: bool
 
 
-def _parse_bound(cursors: CursorCodec, argument: str, value: str | None) -> _Bound | None:
+def parse_bound(cursors: CursorCodec, argument: str, value: str | None) -> Bound | None:
     if value is None:
         return None
     if is_event_id(value):
-        return _Bound(value, plain=True)
+        return Bound(value, plain=True)
     try:
         payload = cursors.open_payload(value)
     except InvalidCursor as error:
@@ -105,11 +106,11 @@ def _parse_bound(cursors: CursorCodec, argument: str, value: str | None) -> _Bou
         and is_event_id(payload[1])
     ):
         raise BadUserInput(argument, f"{argument} is not a valid cursor of customerEvents.")
-    return _Bound(payload[1], plain=False)
+    return Bound(payload[1], plain=False)
 
 
-async def _visible(
-    connection: AsyncConnection, principal: Principal, argument: str, bound: _Bound | None
+async def visible_position(
+    connection: AsyncConnection, principal: Principal, argument: str, bound: Bound | None
 ) -> str | None:
     if bound is None:
         return None
@@ -192,6 +193,28 @@ async def _backward(
         has_next_page=has_next,
         has_previous_page=len(rows) > len(page),
     )
+
+
+async def event_rows_after(
+    connection: AsyncConnection,
+    principal: Principal,
+    event_filter: EventFilter,
+    position: str | None,
+    limit: int,
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """Up to `limit` matching events after `position` (from the start without one), oldest
+    first, as rows for event_from_row."""
+    condition = _condition(principal, event_filter)
+    if position is not None:
+        condition = and_(condition, _e.id > position)
+    statement = select(*_COLUMNS).where(condition).order_by(_e.id).limit(limit)
+    return (await connection.execute(statement)).all()
+
+
+async def newest_event_id(connection: AsyncConnection, principal: Principal) -> str | None:
+    """The id of the principal's newest event, of any type."""
+    newest = await connection.scalar(select(func.max(_e.id)).where(_scope(principal)))
+    return None if newest is None else str(newest)
 
 
 async def _any(connection: AsyncConnection, condition: ColumnElement[bool]) -> bool:

@@ -17,6 +17,9 @@ SQLite has one writer at a time. Concurrent write transactions in one process wa
 for its lock in SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms between tries,
 so under load a create could take half a second (p99 at 14x p50). Here they queue
 for an asyncio lock instead, in arrival order, and SQLite never sees two at once.
+
+The Store also carries the process's wake-ups (app/store/wakeups.py): on SQLite it wakes
+the topics a write transaction marked once that transaction has committed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.settings import Settings
 from app.store.engine import create_engine
+from app.store.wakeups import Wakeups, take_marked
 
 
 class Store:
@@ -41,6 +45,7 @@ class Store:
         size = getattr(engine.pool, "size", None)
         self._turns = asyncio.Semaphore(size()) if callable(size) else None
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        self.wakeups = Wakeups()
         # Requests holding a connection, and requests waiting for one (metrics read them).
         self.in_use = 0
         self.waiting = 0
@@ -57,7 +62,13 @@ class Store:
         """A transaction, committed when the block ends, rolled back if it raises."""
         async with AsyncExitStack() as stack:
             await self._queue(stack, writes=True)
-            yield await stack.enter_async_context(self.engine.begin())
+            async with self.engine.begin() as connection:
+                try:
+                    yield connection
+                finally:
+                    marked = take_marked(connection)
+            # Committed (a rollback or a failed commit raised instead): wake its topics.
+            self.wakeups.wake(marked)
 
     async def _queue(self, stack: AsyncExitStack, *, writes: bool) -> None:
         """Wait for this request's turn (SQLite's writer turn first for a write), counted."""

@@ -21,6 +21,7 @@ from app.settings import Settings
 from app.store.availability import OutageLog
 from app.store.engine import migrate
 from app.store.store import Store
+from app.store.wakeups import listen
 from app.telemetry.metrics import Metrics
 from app.telemetry.spans import Spans, spans_from_environment
 from app.web import cors, graphiql
@@ -67,6 +68,7 @@ def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Applica
     app.cleanup_ctx.append(_buckets)
     app.cleanup_ctx.append(_connection_gauges)
     app.cleanup_ctx.append(_event_purge)
+    app.cleanup_ctx.append(_wakeup_listener)
     app.on_response_prepare.append(cors.add_headers)
     # Every method reaches the handler, which answers the others with a JSON 405.
     app.router.add_route("*", "/graphql", handle_graphql)
@@ -127,6 +129,16 @@ async def _connection_gauges(app: web.Application) -> AsyncIterator[None]:
 async def _event_purge(app: web.Application) -> AsyncIterator[None]:
     retention_days = app[SETTINGS].event_retention_days
     async with _in_background(purge_periodically(app[STORE], retention_days=retention_days)):
+        yield
+
+
+async def _wakeup_listener(app: web.Application) -> AsyncIterator[None]:
+    """PostgreSQL: commits of every process wake this one's waiters (app/store/wakeups.py)."""
+    store = app[STORE]
+    if store.dialect != "postgresql":
+        yield
+        return
+    async with _in_background(listen(store.engine, store.wakeups)):
         yield
 
 
