@@ -38,6 +38,8 @@ _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 _BY_IDS = select(*customer_columns).where(
     SCOPE, _c.id.in_(bindparam("customer_ids", expanding=True))
 )
+# Built once; each create executes it with its values (a cached statement, not a new one).
+_INSERT_CUSTOMER = insert(customers_table)
 _COUNT = select(func.count()).select_from(customers_table).where(SCOPE)
 
 
@@ -245,14 +247,15 @@ async def _insert_customer(
         **values,
     )
     await connection.execute(
-        insert(customers_table).values(
-            id=customer.id,
-            account_id=principal.account_id,
-            live=customer.live,
-            created_at=customer.created_at,
-            updated_at=customer.updated_at,
+        _INSERT_CUSTOMER,
+        {
+            "id": customer.id,
+            "account_id": principal.account_id,
+            "live": customer.live,
+            "created_at": customer.created_at,
+            "updated_at": customer.updated_at,
             **stored_values(values),
-        )
+        },
     )
     await record_event(connection, principal, EventType.CUSTOMER_CREATED, customer)
     return customer

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, func, insert, select
+from sqlalchemy import RowMapping, String, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -72,16 +72,17 @@ async def record_event(
         previous_attributes=None if previous is None else changed_fields(previous, customer),
     )
     await connection.execute(
-        insert(events_table).values(
-            id=event.id,
-            account_id=principal.account_id,
-            live=event.live,
-            type=event.type.value,
-            created_at=event.created_at,
-            customer_id=customer.id,
-            customer=customer.to_json(),
-            previous_attributes=event.previous_attributes,
-        )
+        _INSERT_EVENT,
+        {
+            "id": event.id,
+            "account_id": principal.account_id,
+            "live": event.live,
+            "type": event.type.value,
+            "created_at": event.created_at,
+            "customer_id": customer.id,
+            "customer": customer.to_json(),
+            "previous_attributes": event.previous_attributes,
+        },
     )
     return event
 
@@ -113,20 +114,29 @@ async def _advance_head(connection: AsyncConnection, principal: Principal, now: 
     The same statement wakes the log's subscribers once the transaction commits: by
     NOTIFY on PostgreSQL, and on SQLite through the Store."""
     topic = events_topic(principal.account_id, principal.live)
-    on_postgres = connection.dialect.name == "postgresql"
-    dialect = postgresql if on_postgres else sqlite
+    values = {"account_id": principal.account_id, "live": principal.live, "now": now}
+    if connection.dialect.name == "postgresql":
+        advanced = await connection.execute(_ADVANCE_AND_NOTIFY, {**values, "topic": topic})
+        return int(advanced.scalars().one())
+    mark(connection, topic)
+    return int((await connection.execute(_ADVANCE_SQLITE, values)).scalar_one())
+
+
+def _advance(dialect: Any, later: Any) -> Any:
+    """The head's upsert in `dialect`, `later` choosing the larger of two milliseconds.
+    Built once, with parameters, so each event costs a cached statement, not a new one."""
     statement = dialect.insert(heads_table).values(
-        account_id=principal.account_id, live=principal.live, last_ms=now
+        account_id=bindparam("account_id"), live=bindparam("live"), last_ms=bindparam("now")
     )
-    later = (func.greatest if dialect is postgresql else func.max)(
-        statement.excluded.last_ms, heads_table.c.last_ms + 1
-    )
-    upsert = statement.on_conflict_do_update(
-        index_elements=["account_id", "live"], set_={"last_ms": later}
+    return statement.on_conflict_do_update(
+        index_elements=["account_id", "live"],
+        set_={"last_ms": later(statement.excluded.last_ms, heads_table.c.last_ms + 1)},
     ).returning(heads_table.c.last_ms)
-    if not on_postgres:
-        mark(connection, topic)
-        return int((await connection.execute(upsert)).scalar_one())
-    head = upsert.cte("head")
-    advanced = select(head.c.last_ms, func.pg_notify(CHANNEL, topic)).select_from(head)
-    return int((await connection.execute(advanced)).scalars().one())
+
+
+_ADVANCE_SQLITE = _advance(sqlite, func.max)
+_HEAD = _advance(postgresql, func.greatest).cte("head")
+_ADVANCE_AND_NOTIFY = select(
+    _HEAD.c.last_ms, func.pg_notify(CHANNEL, bindparam("topic", type_=String))
+).select_from(_HEAD)
+_INSERT_EVENT = insert(events_table)
