@@ -46,13 +46,15 @@ class Query:
         found = await service.get_customers(
             context.store, principal=context.principal, customer_ids=ids
         )
-        nodes: list[Node | None] = [
-            Customer.from_record(record) if record else None for record in found
+        found_events = await events.get_events(
+            context.store, principal=context.principal, event_ids=ids
+        )
+        return [
+            CustomerEvent.from_record(event)
+            if event
+            else (Customer.from_record(record) if record else None)
+            for record, event in zip(found, found_events, strict=True)
         ]
-        for index, node_id in enumerate(ids):
-            if is_event_id(node_id):
-                nodes[index] = await _event(info, node_id)
-        return nodes
 
     @strawberry.field
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:

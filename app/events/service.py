@@ -49,13 +49,23 @@ def event_cursors(cursors: CursorCodec, events: Sequence[EventRecord]) -> list[s
 
 async def get_event(store: Store, *, principal: Principal, event_id: str) -> EventRecord | None:
     """The event with this id if the principal can see it; malformed ids included."""
-    if not is_event_id(event_id):
-        return None
-    async with store.read() as connection:
-        row = (
-            await connection.execute(select(*_COLUMNS).where(_scope(principal), _e.id == event_id))
-        ).first()
-    return event_from_row(row._mapping) if row else None
+    return (await get_events(store, principal=principal, event_ids=[event_id]))[0]
+
+
+async def get_events(
+    store: Store, *, principal: Principal, event_ids: Sequence[str]
+) -> list[EventRecord | None]:
+    """One entry per id, in order, None where not visible (or not an event id); one query
+    for the whole list."""
+    wanted = sorted({event_id for event_id in event_ids if is_event_id(event_id)})
+    found: dict[str, EventRecord] = {}
+    if wanted:
+        async with store.read() as connection:
+            rows = await connection.execute(
+                select(*_COLUMNS).where(_scope(principal), _e.id.in_(wanted))
+            )
+        found = {row.id: event_from_row(row._mapping) for row in rows}
+    return [found.get(event_id) for event_id in event_ids]
 
 
 async def list_events(
@@ -150,10 +160,7 @@ async def _forward(
     """hasNextPage: a match after the page's last edge (for an empty page, after
     `after`); hasPreviousPage: a match at or before `after` (for an empty page with
     `before`, before `before`), none without `after`; as for customers."""
-    start = condition if after is None else and_(condition, _e.id > after)
-    rows = (
-        await connection.execute(select(*_COLUMNS).where(start).order_by(_e.id).limit(size + 1))
-    ).all()
+    rows = await _rows_after(connection, condition, after, size + 1)
     page = [row for row in rows if before is None or row.id < before][:size]
     if after is None:
         has_previous = False
@@ -204,7 +211,15 @@ async def event_rows_after(
 ) -> Sequence[Row[*tuple[Any, ...]]]:
     """Up to `limit` matching events after `position` (from the start without one), oldest
     first, as rows for event_from_row."""
-    condition = _condition(principal, event_filter)
+    return await _rows_after(connection, _condition(principal, event_filter), position, limit)
+
+
+async def _rows_after(
+    connection: AsyncConnection,
+    condition: ColumnElement[bool],
+    position: str | None,
+    limit: int,
+) -> Sequence[Row[*tuple[Any, ...]]]:
     if position is not None:
         condition = and_(condition, _e.id > position)
     statement = select(*_COLUMNS).where(condition).order_by(_e.id).limit(limit)
