@@ -96,6 +96,13 @@ class Settings(BaseSettings):
 
     # The event log keeps each event at least this many days (README, "Live updates").
     event_retention_days: int = Field(default=30, ge=30, le=3_650)
+    # Subscriptions (README, "Subscribing"): open ones per key in each process; how many
+    # events behind the log a subscriber may fall before it is cut off; how often an idle
+    # stream is pinged; how long a new WebSocket has to send connection_init.
+    subscriptions_per_key: int = Field(default=100, ge=1)
+    subscriber_max_lag: int = Field(default=1_000, ge=1)
+    keepalive_seconds: float = Field(default=15.0, gt=0)
+    connection_init_seconds: float = Field(default=10.0, gt=0)
 
     # Plans the hot query shapes instead of resolving field by field (app/api/fastpath);
     # off sends every document through graphql-core, with the same answers.

@@ -38,13 +38,14 @@ async def _logged_ids(gateway: Gateway) -> list[str]:
 def _follow(gateway: Gateway, **options: Any) -> AsyncIterator[EventRecord]:
     async def events() -> AsyncIterator[EventRecord]:
         principal = await gateway.principal()
-        async for event in follow(
+        follower = await follow(
             gateway.store,
             principal=principal,
             after=options.get("after"),
             event_filter=options.get("event_filter", EventFilter()),
             cursors=gateway.cursors,
-        ):
+        )
+        async for event in follower:
             yield event
 
     return events()

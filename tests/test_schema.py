@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from graphql import (
-    DocumentNode,
-    ObjectTypeDefinitionNode,
-    build_ast_schema,
     build_schema,
     find_breaking_changes,
-    parse,
 )
 
 from app.api.schema import build_schema as build_gateway_schema
@@ -19,9 +15,11 @@ from app.api.schema import schema_sdl
 ROOT = Path(__file__).resolve().parents[1]
 # The published API, kept in the repository: contract v1 and the parts that extend it.
 # Later versions may only add to them.
-CONTRACT = [ROOT / "contract" / "customers.v1.graphql", ROOT / "contract" / "rate-limits.graphql"]
-# The event log's part; its Subscription type is served once the transports are (issue 10).
-EVENTS = ROOT / "contract" / "events.graphql"
+CONTRACT = [
+    ROOT / "contract" / "customers.v1.graphql",
+    ROOT / "contract" / "rate-limits.graphql",
+    ROOT / "contract" / "events.graphql",
+]
 
 
 def test_committed_snapshot_matches_the_code() -> None:
@@ -35,19 +33,3 @@ def test_served_schema_contains_the_contract() -> None:
     contract = build_schema("\n".join(part.read_text() for part in CONTRACT))
     served = build_gateway_schema()._schema
     assert find_breaking_changes(contract, served) == []
-
-
-def test_served_schema_contains_the_event_log_queries() -> None:
-    parts = parse("\n".join(part.read_text() for part in [*CONTRACT, EVENTS]))
-    queries = DocumentNode(
-        definitions=tuple(
-            definition
-            for definition in parts.definitions
-            if not (
-                isinstance(definition, ObjectTypeDefinitionNode)
-                and definition.name.value == "Subscription"
-            )
-        )
-    )
-    served = build_gateway_schema()._schema
-    assert find_breaking_changes(build_ast_schema(queries), served) == []

@@ -22,6 +22,8 @@ class GatewayContext:
     # What this operation cost, and the key's bucket after it (None: rate limits are off).
     cost: int = 0
     rate_limit: Decision | None = None
+    # Subscriptions: how far behind the log a subscriber may fall (None: no limit).
+    subscriber_max_lag: int | None = None
 
 
 Info = StrawberryInfo[GatewayContext, None]

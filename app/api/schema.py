@@ -8,6 +8,7 @@ from strawberry.schema.config import StrawberryConfig
 from app.api.mutations import Mutation
 from app.api.queries import Query
 from app.api.scalars import SCALAR_MAP
+from app.api.subscriptions import Subscription
 from app.api.types import Customer
 
 
@@ -15,6 +16,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Customer],
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALAR_MAP),
     )

@@ -208,10 +208,11 @@ async def event_rows_after(
     event_filter: EventFilter,
     position: str | None,
     limit: int,
+    skip: int = 0,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
-    """Up to `limit` matching events after `position` (from the start without one), oldest
-    first, as rows for event_from_row."""
-    return await _rows_after(connection, _condition(principal, event_filter), position, limit)
+    """Up to `limit` matching events after `position` (from the start without one) and the
+    `skip` first of those, oldest first, as rows for event_from_row."""
+    return await _rows_after(connection, _condition(principal, event_filter), position, limit, skip)
 
 
 async def _rows_after(
@@ -219,10 +220,13 @@ async def _rows_after(
     condition: ColumnElement[bool],
     position: str | None,
     limit: int,
+    skip: int = 0,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
     if position is not None:
         condition = and_(condition, _e.id > position)
     statement = select(*_COLUMNS).where(condition).order_by(_e.id).limit(limit)
+    if skip:
+        statement = statement.offset(skip)
     return (await connection.execute(statement)).all()
 
 

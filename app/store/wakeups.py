@@ -53,16 +53,28 @@ class Wakeups:
 
     @asynccontextmanager
     async def waiter(self, topic: str) -> AsyncIterator[Waiter]:
-        waiter = Waiter()
-        self._waiters.setdefault(topic, set()).add(waiter)
+        waiter = self.register(topic)
         try:
             yield waiter
         finally:
-            waiters = self._waiters.get(topic)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._waiters[topic]
+            self.unregister(topic, waiter)
+
+    def register(self, topic: str) -> Waiter:
+        """A new waiter on `topic`, until `unregister`."""
+        waiter = Waiter()
+        self._waiters.setdefault(topic, set()).add(waiter)
+        return waiter
+
+    def unregister(self, topic: str, waiter: Waiter) -> None:
+        waiters = self._waiters.get(topic)
+        if waiters is not None:
+            waiters.discard(waiter)
+            if not waiters:
+                del self._waiters[topic]
+
+    def waiting(self, topic: str) -> int:
+        """How many waiters `topic` has now."""
+        return len(self._waiters.get(topic, ()))
 
     def wake(self, topics: Iterable[str]) -> None:
         for topic in topics:

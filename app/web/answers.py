@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+from aiohttp import web
+
 from app.web.error_entries import request_error
 from app.web.params import RequestError
 
@@ -55,3 +58,23 @@ class OperationLog:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def answer_response(answer: Answer, media_type: str) -> web.Response:
+    response = json_response(answer.body, media_type, answer.status)
+    response.headers.update(answer.headers)
+    return response
+
+
+# Answers hold customers' personal data: no cache may keep them, no browser may sniff them.
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def json_response(body: object, media_type: str, status: int) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(body),
+        status=status,
+        content_type=media_type,
+        charset="utf-8",
+        headers=NO_STORE,
+    )

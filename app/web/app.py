@@ -30,6 +30,7 @@ from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
 from app.web.metrics_endpoint import metrics_handler
 from app.web.middleware import request_context
+from app.web.sessions import Ending, Subscriptions
 from app.web.state import (
     BUCKETS,
     CURSORS,
@@ -44,6 +45,7 @@ from app.web.state import (
     SHUTTING_DOWN,
     SPANS,
     STORE,
+    SUBSCRIPTIONS,
 )
 
 
@@ -62,6 +64,7 @@ def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Applica
     app[METRICS] = Metrics()
     app[OUTAGES] = OutageLog()
     app[SHUTTING_DOWN] = asyncio.Event()
+    app[SUBSCRIPTIONS] = Subscriptions(settings.subscriptions_per_key)
     app[SPANS] = spans if spans is not None else spans_from_environment()
     app.on_cleanup.append(_shutdown_spans)
     app.cleanup_ctx.append(_store)
@@ -69,6 +72,9 @@ def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Applica
     app.cleanup_ctx.append(_connection_gauges)
     app.cleanup_ctx.append(_event_purge)
     app.cleanup_ctx.append(_wakeup_listener)
+    app.cleanup_ctx.append(_revoked_keys)
+    # Before aiohttp waits for the handlers in flight: subscriptions never finish alone.
+    app.on_shutdown.append(_end_subscriptions)
     app.on_response_prepare.append(cors.add_headers)
     # Every method reaches the handler, which answers the others with a JSON 405.
     app.router.add_route("*", "/graphql", handle_graphql)
@@ -140,6 +146,15 @@ async def _wakeup_listener(app: web.Application) -> AsyncIterator[None]:
         return
     async with _in_background(listen(store.engine, store.wakeups)):
         yield
+
+
+async def _revoked_keys(app: web.Application) -> AsyncIterator[None]:
+    async with _in_background(app[SUBSCRIPTIONS].end_revoked(app[STORE])):
+        yield
+
+
+async def _end_subscriptions(app: web.Application) -> None:
+    app[SUBSCRIPTIONS].end_all(Ending.SHUTDOWN)
 
 
 @contextlib.asynccontextmanager

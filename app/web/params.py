@@ -80,7 +80,7 @@ async def read_request(
     request: web.Request, *, max_body_bytes: int, max_batch_operations: int
 ) -> GraphQLRequest:
     if request.method == "GET":
-        params = _params_from_mapping(
+        params = params_from_mapping(
             {
                 "query": request.query.get("query"),
                 "documentId": request.query.get("documentId"),
@@ -103,7 +103,7 @@ async def read_request(
     except orjson.JSONDecodeError as error:
         raise RequestError(400, "The request body is not valid JSON.") from error
     if isinstance(payload, dict):
-        return GraphQLRequest([_params_from_mapping(payload)], batch=False)
+        return GraphQLRequest([params_from_mapping(payload)], batch=False)
     if not isinstance(payload, list):
         raise RequestError(400, "The request body must be a JSON object, or an array of them.")
     if not payload:
@@ -122,7 +122,7 @@ async def read_request(
 
 def _batch_entry(entry: dict[str, Any]) -> GraphQLParams | RequestError:
     try:
-        return _params_from_mapping(entry)
+        return params_from_mapping(entry)
     except RequestError as error:
         return error
 
@@ -155,7 +155,7 @@ def _json_from_query_string(request: web.Request, name: str) -> object:
         raise RequestError(400, f"The {name} parameter is not valid JSON.") from error
 
 
-def _params_from_mapping(payload: dict[str, Any]) -> GraphQLParams:
+def params_from_mapping(payload: dict[str, Any]) -> GraphQLParams:
     query = payload.get("query")
     if query is not None and (not isinstance(query, str) or not query.strip()):
         raise RequestError(400, "The query parameter must be a non-empty string.")

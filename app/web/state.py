@@ -18,6 +18,7 @@ from app.store.store import Store
 from app.telemetry.metrics import Metrics
 from app.telemetry.spans import Spans
 from app.web.documents import DocumentCache
+from app.web.sessions import Subscriptions
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -34,6 +35,8 @@ REFUSAL_PACER = web.AppKey("refusal_pacer", RefusalPacer)
 METRICS = web.AppKey("metrics", Metrics)
 SPANS = web.AppKey("spans", Spans)
 OUTAGES = web.AppKey("outages", OutageLog)
+# Open subscription sessions and subscriptions per key (app/web/subscriptions.py).
+SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)
 # Set when the process starts its graceful shutdown (app/serve.py).
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 
@@ -41,3 +44,5 @@ REQUEST_ID = web.RequestKey("request_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])
 # The last charge to the key's bucket, reported in the RateLimit-* headers.
 RATE_LIMIT = web.RequestKey("rate_limit", Decision)
+# A WebSocket request's socket, once it is open.
+SOCKET = web.RequestKey("socket", web.WebSocketResponse)
