@@ -22,7 +22,6 @@ from typing import Any, cast
 import orjson
 from aiohttp import WSMsgType, web
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.types.unset import UNSET, UnsetType
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.http.exceptions import (
     NonJsonMessageReceived,
@@ -34,6 +33,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.accounts.keys import Principal
 from app.store.availability import is_unavailable
