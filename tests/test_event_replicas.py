@@ -3,8 +3,6 @@ LISTEN/NOTIFY, and a listener whose connection is lost comes back by itself."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,6 +10,7 @@ from sqlalchemy import text
 
 from tests.conftest import make_settings, only_postgres, running_gateway
 from tests.gateway import Gateway
+from tests.live import until
 from tests.test_event_stream import _follow, _started
 
 
@@ -37,21 +36,13 @@ async def test_commits_through_another_process_wake_followers(
 
 async def test_a_lost_listener_reconnects_and_loses_nothing(gateway: Gateway) -> None:
     wakeups = gateway.store.wakeups
-    await _until(lambda: wakeups.listener_pid is not None)
+    await until(lambda: wakeups.listener_pid is not None)
     lost = wakeups.listener_pid
     task = await _started(_follow(gateway), 2)
     async with gateway.engine.connect() as connection:
         await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost})
     await gateway.create_customer(name="While reconnecting")
-    await _until(lambda: wakeups.listener_pid not in (None, lost))
+    await until(lambda: wakeups.listener_pid not in (None, lost))
     await gateway.create_customer(name="After")
     received = await task
     assert [event.customer.name for event in received] == ["While reconnecting", "After"]
-
-
-async def _until(condition: Callable[[], bool], seconds: float = 10) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the condition did not hold in time")

@@ -60,6 +60,8 @@ class Follower:
         self._principal = principal
         self._filter = event_filter
         self._max_lag = max_lag
+        # A full batch is when the lag is checked, so a batch never exceeds the lag allowed.
+        self._batch = READ_BATCH if max_lag is None else min(READ_BATCH, max_lag + 1)
         self._topic = events_topic(principal.account_id, principal.live)
         self._waiter: Waiter | None = None
         self._rows: deque[Row[Any]] = deque()
@@ -109,9 +111,9 @@ class Follower:
     async def _read(self) -> None:
         async with self._store.read() as connection:
             rows = await event_rows_after(
-                connection, self._principal, self._filter, self.position, READ_BATCH
+                connection, self._principal, self._filter, self.position, self._batch
             )
-        self._caught_up = len(rows) < READ_BATCH
+        self._caught_up = len(rows) < self._batch
         if not self._caught_up and await self.too_far_behind():
             assert self._max_lag is not None
             raise SubscriberTooSlow(self._max_lag)

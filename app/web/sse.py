@@ -134,9 +134,10 @@ async def _open(request: web.Request) -> web.StreamResponse:
 
 
 async def _write(response: web.StreamResponse, event: str, data: object = None) -> None:
-    """One event, in one write (so a keepalive never lands inside it)."""
-    body = b"" if data is None else orjson.dumps(data)
-    await response.write(b"event: %s\ndata: %s\n\n" % (event.encode(), body))
+    """One event, in one write (so a keepalive never lands inside it), printed as
+    graphql-sse prints it."""
+    body = b"" if data is None else b" " + orjson.dumps(data)
+    await response.write(b"event: %s\ndata:%s\n\n" % (event.encode(), body))
 
 
 async def _close(results: Results | AsyncIterator[Payload]) -> None:

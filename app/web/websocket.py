@@ -33,7 +33,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     Operation,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
-from strawberry.types.unset import UNSET, UnsetType
+from strawberry.types.unset import UnsetType
 
 from app.accounts.keys import Principal
 from app.store.availability import is_unavailable
@@ -146,7 +146,7 @@ class _Edge:
                 )
             raise ConnectionRejectionError from error
         self.session.key_id = self.principal.key_id
-        return UNSET  # connection_ack without a payload
+        return UnsetType()  # connection_ack without a payload
 
 
 class _Handler(BaseGraphQLTransportWSHandler[dict[str, Any], None]):
