@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,10 +26,10 @@ from typing import Any
 
 import orjson
 
-from bench import procstat, workloads
+from bench import procstat, trees, workloads
 from bench.seed import Database, prepare
+from bench.servers import ROOT, Server, free_port, spawn, start_gateway, stop, wait_ready
 
-ROOT = Path(__file__).resolve().parent.parent
 LUA = Path(__file__).resolve().parent / "requests.lua"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -44,20 +44,6 @@ class Sample:
     errors: int
 
 
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-    # A gateway (POST /graphql); the raw handler answers /raw/CASE instead.
-    speaks_graphql: bool = False
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-
 def main() -> int:
     arguments = _parser().parse_args()
     if shutil.which("wrk") is None:
@@ -69,6 +55,9 @@ def main() -> int:
     unknown = set(names) - set(workloads.ORDER)
     if unknown:
         print(f"unknown workloads: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    if arguments.rev and (arguments.baseline_without or arguments.without):
+        print("--rev compares two trees as they are: no --without with it", file=sys.stderr)
         return 2
     cores = os.sched_getaffinity(0)
     server_core, load_core = (1, 0) if {0, 1} <= cores else (None, None)
@@ -126,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
         "handler: what they cost, interleaved in one run",
     )
     parser.add_argument(
+        "--rev",
+        default="",
+        help="compare with the gateway at this git revision instead of the raw handler (run "
+        "from a temporary git worktree; each tree on a new database seeded by its own "
+        "bench.seed, interleaved in one run)",
+    )
+    parser.add_argument(
         "--without",
         default="",
         help="ablation: switch these optimisations off in the gateway (comma-separated: "
@@ -147,72 +143,118 @@ def _run_backend(
     load_core: int | None,
 ) -> dict[str, Any]:
     print(f"\n== {backend} ==", flush=True)
-    database = asyncio.run(
-        prepare(
-            backend, arguments.customers, data_dir=data_dir, postgres_url=arguments.postgres_url
-        )
-    )
-    chosen = workloads.build(database, names)
     work_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=data_dir))
-    # Workers get every core; one process is pinned beside the raw handler.
-    gateway_core = server_core if arguments.workers == 1 else None
-    gateway = _start_gateway(database, work_dir, gateway_core, arguments.without, arguments.workers)
-    if arguments.baseline_without:
-        # The baseline is the same gateway with some features off: what they cost.
-        print(
-            f"   baseline (the 'raw' columns): the gateway --without {arguments.baseline_without}"
-        )
-        raw = _start_gateway(
-            database,
+    with contextlib.ExitStack() as stack:
+        baseline_tree = ROOT
+        if arguments.rev:
+            baseline_tree, databases = _prepare_revision(stack, backend, arguments, work_dir)
+        else:
+            database = asyncio.run(
+                prepare(
+                    backend,
+                    arguments.customers,
+                    data_dir=data_dir,
+                    postgres_url=arguments.postgres_url,
+                )
+            )
+            databases = {"gateway": database, "raw": database}
+        chosen = {side: workloads.build(databases[side], names) for side in databases}
+        # Workers get every core; one process is pinned beside the raw handler.
+        gateway_core = server_core if arguments.workers == 1 else None
+        gateway = start_gateway(
+            databases["gateway"],
             work_dir,
             gateway_core,
-            arguments.baseline_without,
-            arguments.workers,
-            name="baseline",
+            without=arguments.without,
+            workers=arguments.workers,
         )
-    else:
-        raw = _start_raw(database, chosen, arguments, work_dir, server_core)
-    rows: dict[str, Any] = {}
-    try:
-        _wait_ready(gateway)
-        _wait_ready(raw)
-        for workload in chosen:
-            rows[workload.name] = _run_workload(
-                workload, database, gateway, raw, arguments, work_dir, load_core
+        if arguments.rev:
+            raw = start_gateway(
+                databases["raw"],
+                work_dir,
+                gateway_core,
+                workers=arguments.workers,
+                name="baseline",
+                tree=baseline_tree,
             )
-    finally:
-        for server in (gateway, raw):
-            _stop(server)
-    _print_table(backend, rows)
+        elif arguments.baseline_without:
+            # The baseline is the same gateway with some features off: what they cost.
+            print(
+                "   baseline (the 'raw' columns): the gateway --without "
+                f"{arguments.baseline_without}"
+            )
+            raw = start_gateway(
+                databases["raw"],
+                work_dir,
+                gateway_core,
+                without=arguments.baseline_without,
+                workers=arguments.workers,
+                name="baseline",
+            )
+        else:
+            raw = _start_raw(databases["raw"], chosen["raw"], arguments, work_dir, server_core)
+        rows: dict[str, Any] = {}
+        try:
+            wait_ready(gateway)
+            wait_ready(raw)
+            for ours, theirs in zip(chosen["gateway"], chosen["raw"], strict=True):
+                sides = {
+                    "gateway": _Side(gateway, databases["gateway"], ours),
+                    "raw": _Side(raw, databases["raw"], theirs),
+                }
+                rows[ours.name] = _run_workload(sides, arguments, work_dir, load_core)
+        finally:
+            for server in (gateway, raw):
+                stop(server)
+    baseline = (
+        f"at {arguments.rev}"
+        if arguments.rev
+        else "baseline"
+        if arguments.baseline_without
+        else "raw"
+    )
+    _print_table(backend, rows, baseline)
     return {"rows": rows}
 
 
-def _start_gateway(
-    database: Database,
-    work_dir: Path,
-    core: int | None,
-    without: str,
-    workers: int,
-    *,
-    name: str = "gateway",
-) -> Server:
-    port = _free_port()
-    env = {
-        **os.environ,
-        **database.environment(),
-        "ENVIRONMENT": "production",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        # Rate limits on, charging every request, with a bucket wrk cannot empty.
-        "RATE_LIMIT_BUCKET": str(10**12),
-        "RATE_LIMIT_RESTORE_PER_SECOND": str(10**12),
-        "WORKERS": str(workers),
-    }
-    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "app", "serve"]
-    if without:
-        # Ablation: the same gateway with the named optimisations switched off.
-        command[2:3] = ["bench.launch", "--without", without, "--"]
-    return _spawn(name, command, env, port, work_dir, core, speaks_graphql=True)
+@dataclass(frozen=True)
+class _Side:
+    """One of the two servers a workload compares, the database it serves, and the
+    workload's requests for that database."""
+
+    server: Server
+    database: Database
+    workload: workloads.Workload
+
+
+def _prepare_revision(
+    stack: contextlib.ExitStack, backend: str, arguments: argparse.Namespace, work_dir: Path
+) -> tuple[Path, dict[str, Database]]:
+    """`--rev`: the revision's checkout, and a database for this tree and one for the
+    revision's, each new and seeded by its own tree's bench.seed with the same customers;
+    dropped (or deleted) afterwards."""
+    revision = subprocess.run(
+        ["git", "rev-parse", "--short", arguments.rev],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    print(
+        f"   baseline (the 'raw' columns): the gateway at {arguments.rev} ({revision}), from a "
+        "git worktree; each tree on a new database of its own, seeded by its own bench.seed",
+        flush=True,
+    )
+    files = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rev-", dir=work_dir)))
+    checkout = stack.enter_context(trees.worktree(arguments.rev, files))
+    databases = {}
+    for side, tree, label in (("gateway", ROOT, "this tree"), ("raw", checkout, arguments.rev)):
+        url = arguments.postgres_url
+        if backend == "postgres":
+            url = stack.enter_context(trees.scratch_database(url, f"bench_rev_{side}"))
+        print(f"   seeding {arguments.customers:,} customers for {label} …", flush=True)
+        databases[side] = trees.prepare(tree, backend, arguments.customers, files / side, url)
+    return checkout, databases
 
 
 def _start_raw(
@@ -222,7 +264,7 @@ def _start_raw(
     work_dir: Path,
     core: int | None,
 ) -> Server:
-    port = _free_port()
+    port = free_port()
     config: dict[str, Any] = {
         "backend": database.backend,
         "port": port,
@@ -242,56 +284,7 @@ def _start_raw(
     path = work_dir / "raw.json"
     path.write_bytes(orjson.dumps(config))
     command = [sys.executable, "-m", "bench.raw", str(path)]
-    return _spawn("raw", command, dict(os.environ), port, work_dir, core)
-
-
-def _spawn(
-    name: str,
-    command: list[str],
-    env: dict[str, str],
-    port: int,
-    work_dir: Path,
-    core: int | None,
-    *,
-    speaks_graphql: bool = False,
-) -> Server:
-    if core is not None:
-        command = ["taskset", "-c", str(core), *command]
-    log = work_dir / f"{name}.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=handle)
-    return Server(name, process, port, log, speaks_graphql)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"{server.name} exited: {server.log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{server.name} did not start: {server.log.read_text()[-2000:]}")
-
-
-def _stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    return spawn("raw", command, dict(os.environ), port, work_dir, core)
 
 
 def _requests_file(
@@ -338,27 +331,24 @@ def _comparable(body: bytes, writes: bool, *, same_cursors: bool) -> Any:
     return document
 
 
-def _check(
-    workload: workloads.Workload,
-    database: Database,
-    gateway: Server,
-    raw: Server,
-    *,
-    same_cursors: bool,
-) -> str | None:
-    """None when the gateway and raw answer every case alike, else why not."""
-    for index, case in enumerate(workload.cases):
-        secret = database.write_secret if case.writes else database.read_secret
-        ours = _post(gateway, "/graphql", secret, case.body)
-        if case.get_path:
-            # The POST registered the document; what is timed is the GET by id.
-            ours = _post(gateway, case.get_path, secret, None)
-        if raw.speaks_graphql:
-            theirs = _post(raw, "/graphql", secret, case.body)
-            if case.get_path:
-                theirs = _post(raw, case.get_path, secret, None)
-        else:
-            theirs = _post(raw, f"/raw/{workload.name}-{index}", secret, case.body)
+def _check(gateway: _Side, raw: _Side, *, same_cursors: bool, same_rows: bool) -> str | None:
+    """None when the gateway and raw answer every case alike, else why not. Against
+    another tree's gateway (`same_rows` false: its database holds equally seeded rows with
+    other ids and times) reads need only answer without errors; writes still compare."""
+    pairs = zip(gateway.workload.cases, raw.workload.cases, strict=True)
+    for index, (case, their_case) in enumerate(pairs):
+        ours = _answer(gateway, case, "/graphql")
+        their_path = (
+            "/graphql" if raw.server.speaks_graphql else f"/raw/{raw.workload.name}-{index}"
+        )
+        theirs = _answer(raw, their_case, their_path)
+        if not same_rows and not case.writes:
+            if b'"errors"' in ours[:200] or b'"errors"' in theirs[:200]:
+                return (
+                    f"case {index}: an answer has errors\n"
+                    f"    gateway: {ours[:300]!r}\n    baseline: {theirs[:300]!r}"
+                )
+            continue
         if b'"errors"' in ours[:200] or _comparable(
             ours, case.writes, same_cursors=same_cursors
         ) != _comparable(theirs, case.writes, same_cursors=same_cursors):
@@ -367,6 +357,16 @@ def _check(
                 f"    gateway: {ours[:300]!r}\n    raw:     {theirs[:300]!r}"
             )
     return None
+
+
+def _answer(side: _Side, case: workloads.Case, path: str) -> bytes:
+    """The side's answer to the case (POSTed to `path`; for a case by documentId, the POST
+    registers the document and the answer is the GET's, which is what is timed)."""
+    secret = side.database.write_secret if case.writes else side.database.read_secret
+    answer = _post(side.server, path, secret, case.body)
+    if case.get_path and side.server.speaks_graphql:
+        answer = _post(side.server, case.get_path, secret, None)
+    return answer
 
 
 def _wrk(
@@ -404,39 +404,43 @@ def _wrk(
 
 
 def _run_workload(
-    workload: workloads.Workload,
-    database: Database,
-    gateway: Server,
-    raw: Server,
+    sides: dict[str, _Side],
     arguments: argparse.Namespace,
     work_dir: Path,
     load_core: int | None,
 ) -> dict[str, Any]:
-    print(f"-- {workload.name}: {workloads.DESCRIPTIONS[workload.name]}", flush=True)
+    name = sides["gateway"].workload.name
+    print(f"-- {name}: {workloads.DESCRIPTIONS[name]}", flush=True)
     ablated = {*arguments.without.split(","), *arguments.baseline_without.split(",")}
-    problem = _check(workload, database, gateway, raw, same_cursors="sealing" not in ablated)
+    problem = _check(
+        sides["gateway"],
+        sides["raw"],
+        same_cursors="sealing" not in ablated,
+        same_rows=sides["gateway"].database is sides["raw"].database,
+    )
     if problem:
         print(f"   skipped: {problem}", flush=True)
         return {"skipped": problem}
     files = {
-        "gateway": _requests_file(
-            work_dir / f"{workload.name}-gateway.txt", workload, database, raw=False
-        ),
-        "raw": _requests_file(
-            work_dir / f"{workload.name}-raw.txt", workload, database, raw=not raw.speaks_graphql
-        ),
+        side: _requests_file(
+            work_dir / f"{name}-{side}.txt",
+            sides[side].workload,
+            sides[side].database,
+            raw=not sides[side].server.speaks_graphql,
+        )
+        for side in ("gateway", "raw")
     }
-    servers = {"gateway": gateway, "raw": raw}
-    for name in ("gateway", "raw"):
-        _wrk(servers[name], files[name], arguments.warmup, arguments.connections, load_core)
+    servers = {side: sides[side].server for side in ("gateway", "raw")}
+    for side in ("gateway", "raw"):
+        _wrk(servers[side], files[side], arguments.warmup, arguments.connections, load_core)
     samples: dict[str, list[Sample]] = {"gateway": [], "raw": []}
     for round_number in range(arguments.runs):
         order = ("gateway", "raw") if round_number % 2 == 0 else ("raw", "gateway")
-        for name in order:
+        for side in order:
             sample = _wrk(
-                servers[name], files[name], arguments.duration, arguments.connections, load_core
+                servers[side], files[side], arguments.duration, arguments.connections, load_core
             )
-            samples[name].append(sample)
+            samples[side].append(sample)
         gw, rw = samples["gateway"][-1], samples["raw"][-1]
         print(
             f"   round {round_number + 1}: gateway {gw.rps:8.0f} req/s p50 {gw.p50_ms:6.2f} ms"
@@ -445,15 +449,15 @@ def _run_workload(
             flush=True,
         )
     row: dict[str, Any] = {"samples": {k: [asdict(s) for s in v] for k, v in samples.items()}}
-    for name in ("gateway", "raw"):
-        values = samples[name]
-        row[name] = {
+    for side in ("gateway", "raw"):
+        values = samples[side]
+        row[side] = {
             "rps": statistics.median(s.rps for s in values),
             "p50_ms": statistics.median(s.p50_ms for s in values),
             "p99_ms": statistics.median(s.p99_ms for s in values),
             "cpu_us": statistics.median(s.cpu_us for s in values),
             "errors": sum(s.errors for s in values),
-            "peak_rss_mib": procstat.peak_rss_mib(servers[name].pid),
+            "peak_rss_mib": procstat.peak_rss_mib(servers[side].pid),
         }
     row["ratio"] = statistics.median(
         g.rps / r.rps for g, r in zip(samples["gateway"], samples["raw"], strict=True)
@@ -461,11 +465,13 @@ def _run_workload(
     return row
 
 
-def _print_table(backend: str, rows: dict[str, Any]) -> None:
+def _print_table(backend: str, rows: dict[str, Any], baseline: str = "raw") -> None:
+    """The medians; `baseline` names what the "raw" columns measured."""
     print(f"\n### {backend}\n")
     print(
-        "| workload | gateway req/s | raw req/s | ratio | gateway p50 / p99 ms "
-        "| raw p50 / p99 ms | CPU µs/req gateway / raw | peak RSS MiB gateway / raw |"
+        f"| workload | gateway req/s | {baseline} req/s | ratio | gateway p50 / p99 ms "
+        f"| {baseline} p50 / p99 ms | CPU µs/req gateway / {baseline} "
+        f"| peak RSS MiB gateway / {baseline} |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, row in rows.items():

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -30,29 +29,19 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench import workloads
+from bench import trees, workloads
 from bench.seed import Database
+from bench.servers import PYTHON, ROOT, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = ROOT / ".venv" / "bin" / "python"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 WORKLOADS = ("page50", "page1000", "deep", "filter", "customer", "burst", "create")
 WARMUP = 4
 _SUMMARY = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
-# Run inside the measured tree: its own seeding, printed as JSON for this tree's workloads.
-_PREPARE = """
-import asyncio, dataclasses, json, pathlib, sys
-from bench.seed import prepare
-database = asyncio.run(prepare(sys.argv[1], int(sys.argv[2]), data_dir=pathlib.Path(sys.argv[3]),
-                               postgres_url=sys.argv[4]))
-print(json.dumps(dataclasses.asdict(database)))
-"""
 
 
 def main() -> int:
@@ -65,17 +54,19 @@ def main() -> int:
     if unknown:
         print(f"unknown or unsupported workloads: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    trees = ["this tree", *arguments.rev]
+    names_of_trees = ["this tree", *arguments.rev]
     counts: dict[tuple[str, str, str], int] = {}
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ir-")))
-        for index, tree in enumerate(trees):
-            checkout = ROOT if index == 0 else stack.enter_context(_worktree(tree, work))
+        for index, tree in enumerate(names_of_trees):
+            checkout = ROOT if index == 0 else stack.enter_context(trees.worktree(tree, work))
             for backend in arguments.backends.split(","):
                 url = arguments.postgres_url
                 if backend == "postgres":
-                    url = stack.enter_context(_scratch_database(url, f"bench_ir_{index}"))
-                database = _prepare(checkout, backend, arguments.customers, work / str(index), url)
+                    url = stack.enter_context(trees.scratch_database(url, f"bench_ir_{index}"))
+                database = trees.prepare(
+                    checkout, backend, arguments.customers, work / str(index), url
+                )
                 for workload in workloads.build(database, names):
                     counts[tree, backend, workload.name] = _count(
                         checkout, database, workload, arguments.requests, work
@@ -85,7 +76,7 @@ def main() -> int:
                         f"{counts[tree, backend, workload.name] / 1e6:.2f} M",
                         flush=True,
                     )
-    _print_table(trees, arguments.backends.split(","), names, counts)
+    _print_table(names_of_trees, arguments.backends.split(","), names, counts)
     return 0
 
 
@@ -108,55 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def _worktree(revision: str, work: Path) -> Iterator[Path]:
-    path = work / f"tree-{re.sub(r'[^A-Za-z0-9]', '_', revision)}"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", "--quiet", str(path), revision],
-        cwd=ROOT,
-        check=True,
-    )
-    try:
-        yield path
-    finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False)
-
-
-@contextlib.contextmanager
-def _scratch_database(url: str, name: str) -> Iterator[str]:
-    """A PostgreSQL database of this run's own beside `url`'s, dropped afterwards."""
-    server = url.replace("+asyncpg", "").rsplit("/", 1)[0]
-    subprocess.run(
-        ["psql", f"{server}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}"'], check=True
-    )
-    subprocess.run(["psql", f"{server}/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    try:
-        yield f"{url.rsplit('/', 1)[0]}/{name}"
-    finally:
-        subprocess.run(
-            ["psql", f"{server}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-            check=False,
-        )
-
-
-def _prepare(tree: Path, backend: str, customers: int, data_dir: Path, url: str) -> Database:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    printed = subprocess.run(
-        [str(PYTHON), "-c", _PREPARE, backend, str(customers), str(data_dir), url],
-        cwd=tree,
-        env={**os.environ, "PYTHONPATH": str(tree)},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return Database(**json.loads(printed.strip().splitlines()[-1]))
-
-
 def _count(
     tree: Path, database: Database, workload: workloads.Workload, requests: int, work: Path
 ) -> int:
     """Instructions per request of `workload` on the gateway in `tree`."""
-    port = _free_port()
+    port = free_port()
     dump = work / f"callgrind-{port}"
     env = {
         **os.environ,
@@ -224,14 +171,6 @@ def _send(port: int, database: Database, workload: workloads.Workload) -> None:
             answer = orjson.loads(response.read())
         if "errors" in answer:
             raise RuntimeError(f"{workload.name} answered {answer['errors']}")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
