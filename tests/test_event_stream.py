@@ -30,8 +30,8 @@ async def _collect(events: AsyncIterator[EventRecord], count: int) -> list[Event
     return received
 
 
-async def _logged_ids(gateway: Gateway) -> list[str]:
-    data = await gateway.data("{ customerEvents(first: 1000) { nodes { id } } }")
+async def _logged_ids(gateway: Gateway, key: str | None = None) -> list[str]:
+    data = await gateway.data("{ customerEvents(first: 1000) { nodes { id } } }", key=key)
     return [node["id"] for node in data["customerEvents"]["nodes"]]
 
 
