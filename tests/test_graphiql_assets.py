@@ -19,6 +19,7 @@ CONTENT_TYPES = {
     "react-dom.production.min.js": ("application/javascript", "text/javascript"),
     "graphiql.min.js": ("application/javascript", "text/javascript"),
     "graphiql.min.css": ("text/css",),
+    "graphql-ws.min.js": ("application/javascript", "text/javascript"),
 }
 
 
@@ -41,7 +42,7 @@ def test_the_checkout_serves_the_packaged_copies() -> None:
         assert graphiql.asset_path(name) == graphiql.PACKAGED_ASSETS / name
 
 
-async def test_the_page_and_its_four_assets_are_served(gateway: Gateway) -> None:
+async def test_the_page_and_its_assets_are_served(gateway: Gateway) -> None:
     html, _ = await page_html(gateway)
     assert "GraphiQL.createFetcher" in html and "missing" not in html
     for name, content_types in CONTENT_TYPES.items():
@@ -84,7 +85,7 @@ async def test_without_assets_the_page_names_each_missing_file_and_the_fix(
         assert "scripts/graphiql_assets" in await asset.text()
 
 
-def test_the_built_wheel_carries_the_four_assets(tmp_path: Path) -> None:
+def test_the_built_wheel_carries_the_assets(tmp_path: Path) -> None:
     # Without build isolation: the venv's pinned setuptools (requirements-dev.lock)
     # builds it, and nothing is fetched.
     subprocess.run(  # noqa: S603 - our own interpreter, building this repository

@@ -5,8 +5,10 @@ runs `npm ci`, then `scripts/graphiql_assets` copies them into `graphiql_assets/
 this module, which the built package carries (a development checkout also finds them
 in node_modules). They are never committed and never fetched at run time; where they
 are missing, the page says which and how to get them. GraphiQL 3 ships a UMD bundle
-with its fonts inlined in the CSS, and React 18 ships UMD builds, so no bundler is needed.
-The page's Content-Security-Policy lets it load and call nothing but this origin.
+with its fonts inlined in the CSS, and React 18 and graphql-ws ship UMD builds, so no
+bundler is needed. The page's Content-Security-Policy lets it load and call nothing but
+this origin: its `connect-src 'self'` covers the WebSocket to this host and port too
+(CSP Level 3; Chrome 71, Firefox and Safari 16 on).
 """
 
 from __future__ import annotations
@@ -25,15 +27,28 @@ ASSETS = {
     "react-dom.production.min.js": "react-dom/umd/react-dom.production.min.js",
     "graphiql.min.js": "graphiql/graphiql.min.js",
     "graphiql.min.css": "graphiql/graphiql.min.css",
+    "graphql-ws.min.js": "graphql-ws/umd/graphql-ws.min.js",
 }
 
 KEY_HINT = (
     'Put your API key in the Headers tab below the query: {"Authorization": "Bearer sk_test_…"}'
 )
 
-# Runs in the page; kept apart from PAGE so its hash can go into the CSP.
+# Runs in the page; kept apart from PAGE so its hash can go into the CSP. Subscriptions
+# go over a WebSocket to this URL whose connection_init carries the Headers tab (the key).
+# Not createFetcher's subscriptionUrl: its client retries a refused key (4403) for 30 to
+# 45 seconds before GraphiQL shows anything; this one, made per operation, reports it
+# at once.
 SCRIPT = """
-const fetcher = GraphiQL.createFetcher({ url: window.location.pathname });
+const socketUrl = window.location.origin.replace(/^http/, "ws") + window.location.pathname;
+const fetcher = (params, options) => GraphiQL.createFetcher({
+  url: window.location.pathname,
+  wsClient: graphqlWs.createClient({
+    url: socketUrl,
+    connectionParams: (options && options.headers) || {},
+    retryAttempts: 0,
+  }),
+})(params, options);
 const defaultHeaders = JSON.stringify(
   { Authorization: "Bearer sk_test_your_key_here" }, null, 2);
 const defaultQuery = `# Your API key goes in the Headers tab below:
@@ -42,6 +57,8 @@ const defaultQuery = `# Your API key goes in the Headers tab below:
 #   python -m app keys create --account NAME
 # Then click ↻ (bottom left) to load the schema.
 # The key is not saved in this browser.
+# Subscriptions run too (over a WebSocket):
+#   subscription { customerEvents { id type customer { name } } }
 
 query FirstCustomers {
   customers(first: 10) {
@@ -82,6 +99,7 @@ PAGE = """<!doctype html>
   <script src="{assets}/react.production.min.js"></script>
   <script src="{assets}/react-dom.production.min.js"></script>
   <script src="{assets}/graphiql.min.js"></script>
+  <script src="{assets}/graphql-ws.min.js"></script>
   <script>{script}</script>
 </body>
 </html>

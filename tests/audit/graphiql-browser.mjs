@@ -1,21 +1,28 @@
 // Drives Debian's Chromium through the gateway's GraphiQL page, offline, and prints one
 // JSON object describing what happened (the pytest side asserts on it).
 //
-//   node tests/audit/graphiql-browser.mjs http://127.0.0.1:PORT/graphql sk_test_… "text to expect"
+//   node tests/audit/graphiql-browser.mjs http://127.0.0.1:PORT/graphql sk_test_… \
+//     "text to expect" EVENT_ID "text the replay shows" "name to create"
 //
 // Every request to another origin is aborted and recorded in `offOrigin`; the page must
 // need none. The run: load the page, run the default query with the placeholder key
 // (expect UNAUTHENTICATED), put the real key in the Headers editor, re-fetch the schema,
-// run the default query again and read the result pane.
+// run the default query again and read the result pane. Then subscribe to customerEvents
+// after EVENT_ID; once the pane shows the replayed event, create a customer over HTTP and
+// read its event in the pane. Last, the same subscription with the placeholder key.
 import { chromium } from 'playwright-core';
 
-const [pageUrl, key, expected] = process.argv.slice(2);
-if (!pageUrl || !key || !expected) {
-  console.error('usage: node graphiql-browser.mjs URL API_KEY EXPECTED_TEXT');
+const [pageUrl, key, expected, after, replayed, created] = process.argv.slice(2);
+if (!pageUrl || !key || !expected || !after || !replayed || !created) {
+  console.error('usage: node graphiql-browser.mjs URL API_KEY EXPECTED AFTER REPLAYED CREATED');
   process.exit(2);
 }
 const origin = new URL(pageUrl).origin;
-const report = { offOrigin: [], pageErrors: [], consoleErrors: [], steps: [] };
+const PLACEHOLDER_HEADERS = JSON.stringify({ Authorization: 'Bearer sk_test_your_key_here' });
+const SUBSCRIPTION = `subscription {
+  customerEvents(after: "${after}") { id type customer { name } }
+}`;
+const report = { offOrigin: [], pageErrors: [], consoleErrors: [], steps: [], sockets: [] };
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
@@ -44,6 +51,61 @@ async function resultText(page) {
 
 // Polls with evaluate: waitForFunction compiles its predicate with eval, which the page's
 // Content-Security-Policy forbids (as it should).
+async function paneShowing(page, text) {
+  for (let attempt = 0; attempt < 150; attempt += 1) {
+    const value = await resultText(page);
+    if (value.includes(text)) return value;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`the result pane never showed ${text}: ${await resultText(page)}`);
+}
+
+// CodeMirror closes brackets and quotes as they are typed; insertText does not.
+async function replaceText(page, editor, text) {
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(text);
+  return editor.evaluate((node) => node.CodeMirror.getValue());
+}
+
+const CREATE =
+  'mutation($name: String) { createCustomer(input: { name: $name }) { clientMutationId } }';
+
+// GraphiQL parses the query editor 100 ms after an edit (debounced); a run before that
+// would send the previous document's operationName.
+async function parsedAs(page, editor, kind) {
+  for (let attempt = 0; attempt < 150; attempt += 1) {
+    const parsed = await editor.evaluate((node) =>
+      (node.CodeMirror.operations || []).map((operation) => operation.operation),
+    );
+    if (parsed.length === 1 && parsed[0] === kind) return;
+    await page.waitForTimeout(100);
+  }
+  throw new Error(`the query editor never held one ${kind}`);
+}
+
+async function createCustomer(name) {
+  const response = await fetch(pageUrl, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
+    body: JSON.stringify({ query: CREATE, variables: { name } }),
+  });
+  const body = await response.json();
+  if (response.status !== 200 || body.errors) throw new Error(JSON.stringify(body));
+}
+
+// Each WebSocket the page opens, with the messages it sent and received.
+function recordSocket(socket) {
+  const record = { url: socket.url(), sent: [], received: [] };
+  report.sockets.push(record);
+  socket.on('framesent', (frame) => record.sent.push(JSON.parse(frame.payload)));
+  socket.on('framereceived', (frame) => record.received.push(JSON.parse(frame.payload)));
+  socket.on('close', () => {
+    record.closed = true;
+  });
+}
+
 async function runAndWaitFor(page, text) {
   // The pane may already show the schema fetch's error: wait for this run's own answer.
   const answered = page.waitForResponse(
@@ -56,12 +118,7 @@ async function runAndWaitFor(page, text) {
   await page.click('.graphiql-execute-button');
   const response = await answered;
   report.steps.push(`answered ${response.status()}`);
-  for (let attempt = 0; attempt < 150; attempt += 1) {
-    const value = await resultText(page);
-    if (value.includes(text)) return value;
-    await page.waitForTimeout(100);
-  }
-  throw new Error(`the result pane never showed ${text}: ${await resultText(page)}`);
+  return paneShowing(page, text);
 }
 
 let pageForScreenshot = null;
@@ -79,6 +136,7 @@ try {
   page.on('console', (message) => {
     if (message.type() === 'error') report.consoleErrors.push(message.text());
   });
+  page.on('websocket', recordSocket);
 
   const response = await page.goto(pageUrl, { waitUntil: 'load' });
   report.pageStatus = response.status();
@@ -96,12 +154,8 @@ try {
   // The Headers tab is open by default; type the key into its editor.
   await page.getByRole('button', { name: 'Headers' }).click();
   const headers = page.locator('.graphiql-editor-tool .CodeMirror:visible').first();
-  await headers.click();
-  await page.keyboard.press('Control+A');
-  await page.keyboard.press('Delete');
-  // CodeMirror closes brackets and quotes as they are typed; insertText does not.
-  await page.keyboard.insertText(JSON.stringify({ Authorization: `Bearer ${key}` }));
-  report.headersEditor = await headers.evaluate((node) => node.CodeMirror.getValue());
+  const keyHeaders = JSON.stringify({ Authorization: `Bearer ${key}` });
+  report.headersEditor = await replaceText(page, headers, keyHeaders);
   report.steps.push('key entered');
 
   // With the key, re-fetching the schema (as the page tells the user) must work. GraphiQL
@@ -128,6 +182,27 @@ try {
   // The page's default query lists customers with their names.
   report.result = await runAndWaitFor(page, expected);
   report.steps.push('result shown');
+
+  // A subscription: the replayed event first (so it is running), then one made now.
+  const query = page.locator('.graphiql-query-editor .CodeMirror').first();
+  report.subscription = await replaceText(page, query, SUBSCRIPTION);
+  await parsedAs(page, query, 'subscription');
+  await page.click('.graphiql-execute-button');
+  report.replayedResult = await paneShowing(page, replayed);
+  report.steps.push('replay shown');
+  await createCustomer(created);
+  report.liveResult = await paneShowing(page, created);
+  report.steps.push('live event shown');
+  await page.click('.graphiql-execute-button'); // stops the subscription
+  report.steps.push('stopped');
+
+  // With the placeholder key the socket is refused, and GraphiQL says so at once (and
+  // leaves the error unhandled in the page as well: its toolkit's iterator.throw()).
+  report.pageErrorsBeforeRefusal = [...report.pageErrors];
+  await replaceText(page, headers, PLACEHOLDER_HEADERS);
+  await page.click('.graphiql-execute-button');
+  report.refusedResult = await paneShowing(page, '4403');
+  report.steps.push('subscription refused');
   await context.close();
 } catch (error) {
   report.failure = String(error && error.stack ? error.stack : error);
