@@ -23,11 +23,11 @@ from aiohttp import web
 from app.accounts.keys import Principal
 from app.web import rate_limits
 from app.web.answers import Answer, answer_response
-from app.web.operations import Results, answer_operation
+from app.web.operations import answer_operation
 from app.web.params import APPLICATION_JSON, GraphQLRequest, RequestError
 from app.web.sessions import Ending, Session
 from app.web.state import LOG_FIELDS, SETTINGS, SUBSCRIPTIONS
-from app.web.subscriptions import Payload, payloads, revoked_error
+from app.web.subscriptions import Payload, close, held_slot, payloads, revoked_error
 
 EVENT_STREAM = "text/event-stream"
 KEEPALIVE = b":\n\n"
@@ -70,14 +70,11 @@ async def respond(
         await _write(response, "next", outcome.body)
         await _write(response, "complete")
         return response
-    subscriptions = request.app[SUBSCRIPTIONS]
-    with contextlib.ExitStack() as held:
-        try:
-            held.enter_context(subscriptions.slot(principal.key_id))
-        except RequestError as error:
-            await _close(outcome)
-            return _refusal(Answer.refusal(error))
-        session = held.enter_context(subscriptions.session(principal.key_id))
+    try:
+        held = await held_slot(request, principal.key_id, outcome)
+    except RequestError as error:
+        return _refusal(Answer.refusal(error))
+    with held, request.app[SUBSCRIPTIONS].session(principal.key_id) as session:
         response = await _open(request)
         try:
             await _stream(response, payloads(request, outcome), session, settings.keepalive_seconds)
@@ -115,7 +112,7 @@ async def _stream(
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError):
             await pump
-        await _close(deliveries)
+        await close(deliveries)
 
 
 async def _pump(response: web.StreamResponse, deliveries: AsyncIterator[Payload]) -> None:
@@ -138,12 +135,6 @@ async def _write(response: web.StreamResponse, event: str, data: object = None) 
     graphql-sse prints it."""
     body = b"" if data is None else b" " + orjson.dumps(data)
     await response.write(b"event: %s\ndata:%s\n\n" % (event.encode(), body))
-
-
-async def _close(results: Results | AsyncIterator[Payload]) -> None:
-    close = getattr(results, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def _refusal(answer: Answer) -> web.Response:

@@ -44,5 +44,3 @@ REQUEST_ID = web.RequestKey("request_id", str)
 LOG_FIELDS = web.RequestKey("log_fields", dict[str, object])
 # The last charge to the key's bucket, reported in the RateLimit-* headers.
 RATE_LIMIT = web.RequestKey("rate_limit", Decision)
-# A WebSocket request's socket, once it is open.
-SOCKET = web.RequestKey("socket", web.WebSocketResponse)

@@ -3,6 +3,7 @@ transport (app/web/websocket.py, app/web/sse.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -17,13 +18,33 @@ from app.web.answers import Answer
 from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions, request_error
 from app.web.operations import Results, result_answer
 from app.web.params import RequestError
-from app.web.state import REQUEST_ID
+from app.web.state import REQUEST_ID, SUBSCRIPTIONS
 from app.web.unavailable import unavailable
 
 KEY_CHECK_SECONDS = 1.0
 TOO_MANY = "TOO_MANY_SUBSCRIPTIONS"
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 log = logging.getLogger(__name__)
+
+
+async def held_slot(
+    request: web.Request, key_id: str, results: Results
+) -> contextlib.ExitStack[bool | None]:
+    """One of the key's subscription slots, held for `results` until the returned context
+    ends; TOO_MANY_SUBSCRIPTIONS (a RequestError, with `results` closed) when none is free."""
+    held = contextlib.ExitStack()
+    try:
+        held.enter_context(request.app[SUBSCRIPTIONS].slot(key_id))
+    except RequestError:
+        await close(results)
+        raise
+    return held
+
+
+async def close(results: Results | AsyncIterator[Any]) -> None:
+    aclose = getattr(results, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +76,7 @@ async def payloads(request: web.Request, results: Results) -> AsyncIterator[Payl
         }
         yield Payload({"errors": [entry]}, final=True)
     finally:
-        close = getattr(results, "aclose", None)
-        if close is not None:
-            await close()
+        await close(results)
 
 
 def _result_body(request: web.Request, result: ExecutionResult) -> dict[str, Any]:

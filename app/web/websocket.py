@@ -36,15 +36,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Subscr
 from strawberry.types.unset import UnsetType
 
 from app.accounts.keys import Principal
-from app.store.availability import is_unavailable
 from app.web.answers import Answer
 from app.web.auth import authenticate
 from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions
 from app.web.operations import answer_operation
 from app.web.params import GraphQLParams, RequestError, params_from_mapping
 from app.web.sessions import Ending, Session
-from app.web.state import REQUEST_ID, SETTINGS, SOCKET, SUBSCRIPTIONS
-from app.web.subscriptions import payloads
+from app.web.state import REQUEST_ID, SETTINGS, SUBSCRIPTIONS
+from app.web.subscriptions import held_slot, payloads
 
 PROTOCOL = "graphql-transport-ws"
 # The close codes graphql-ws gives these meanings.
@@ -67,7 +66,6 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
         max_msg_size=settings.max_body_bytes,
     )
     await socket.prepare(request)
-    request[SOCKET] = socket
     if socket.ws_protocol != PROTOCOL:
         await socket.close(code=4406, message=b"Subprotocol not acceptable")
         return socket
@@ -75,7 +73,7 @@ async def handle_websocket(request: web.Request) -> web.WebSocketResponse:
         ending = asyncio.create_task(_close_when_ended(socket, session))
         try:
             handler = _Handler(
-                cast(Any, _Edge(request, session)),
+                cast(Any, _Edge(request, socket, session)),
                 _Socket(socket),
                 {},
                 None,
@@ -128,8 +126,11 @@ class _Socket(AsyncWebSocketAdapter):
 class _Edge:
     """What Strawberry's handler asks of a view: whether to accept a connection_init."""
 
-    def __init__(self, request: web.Request, session: Session) -> None:
+    def __init__(
+        self, request: web.Request, socket: web.WebSocketResponse, session: Session
+    ) -> None:
         self.request = request
+        self.socket = socket
         self.session = session
         self.principal: Principal | None = None
 
@@ -141,9 +142,7 @@ class _Edge:
         except RequestError as error:
             if error.code != "UNAUTHENTICATED":
                 # The database is unavailable: retry later, the key may well be good.
-                await self.request[SOCKET].close(
-                    code=TRY_AGAIN_LATER, message=error.message[:120].encode()
-                )
+                await self.socket.close(code=TRY_AGAIN_LATER, message=error.message[:120].encode())
             raise ConnectionRejectionError from error
         self.session.key_id = self.principal.key_id
         return UnsetType()  # connection_ack without a payload
@@ -169,8 +168,8 @@ class _Handler(BaseGraphQLTransportWSHandler[dict[str, Any], None]):
         payload = self._payloads.pop(operation.id, {})
         try:
             await self._run(operation, payload)
-        except asyncio.CancelledError:
-            raise
+        except WebSocketDisconnected:
+            pass  # the client left; Strawberry's handler cancels the rest
         except Exception as error:
             await self._fail(operation, error)
 
@@ -197,34 +196,22 @@ class _Handler(BaseGraphQLTransportWSHandler[dict[str, Any], None]):
             await _send_answer(operation, outcome)
             return
         try:
-            slot = request.app[SUBSCRIPTIONS].slot(principal.key_id)
-            slot.__enter__()
+            held = await held_slot(request, principal.key_id, outcome)
         except RequestError as error:
-            await cast(Any, outcome).aclose()
             await _send_errors(operation, Answer.refusal(error).body["errors"])
             return
-        try:
+        with held:
             async for delivery in payloads(request, outcome):
                 if delivery.final:
                     await _send_errors(operation, delivery.body["errors"])
                     return
                 await _send(operation, "next", delivery.body)
-        finally:
-            slot.__exit__(None, None, None)
         await _send(operation, "complete")
 
     async def _fail(self, operation: _Operation, error: Exception) -> None:
-        request = self.edge.request
-        if is_unavailable(error):
-            log.warning("operation over WebSocket: the database is unavailable")
-        else:
-            log.error(
-                "operation over WebSocket failed (request %s)", request[REQUEST_ID], exc_info=error
-            )
-        entry = {
-            "message": INTERNAL_MESSAGE,
-            "extensions": masked_extensions(request[REQUEST_ID], None),
-        }
+        request_id = self.edge.request[REQUEST_ID]
+        log.error("operation over WebSocket failed (request %s)", request_id, exc_info=error)
+        entry = {"message": INTERNAL_MESSAGE, "extensions": masked_extensions(request_id, None)}
         with contextlib.suppress(Exception):
             await _send_errors(operation, [entry])
 
