@@ -302,3 +302,18 @@ async def test_shutdown_ends_subscriptions_resumably(gateway: Gateway) -> None:
     # What a client resumes from: the last id it received names the next one exactly.
     logged = await _event_ids(gateway)
     assert logged[-1] == delivered["id"]
+
+
+async def test_open_subscriptions_are_a_gauge(gateway: Gateway) -> None:
+    async def gauge() -> float:
+        response = await gateway.client.get("/metrics")
+        for line in (await response.text()).splitlines():
+            if line.startswith("gateway_subscriptions_open "):
+                return float(line.split()[1])
+        raise AssertionError("no gateway_subscriptions_open in /metrics")
+
+    assert await gauge() == 0
+    async with socket(_url(gateway), gateway.key) as ws, event_stream(_url(gateway), gateway.key):
+        await ws.subscribe("s")
+        await until(lambda: gateway.client.app[SUBSCRIPTIONS].open == 2)
+        assert await gauge() == 2

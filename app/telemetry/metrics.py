@@ -79,6 +79,18 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.subscriptions_open = Gauge(
+            "gateway_subscriptions_open",
+            "Open subscriptions, over WebSocket and SSE.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.subscriptions_ended = Counter(
+            "gateway_subscriptions_ended",
+            "Subscriptions ended by a terminating error, by reason (too_slow, unavailable, error).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "gateway_rate_limited",
             "Operations refused with RATE_LIMITED.",
@@ -105,10 +117,12 @@ class Metrics:
         self.operations.labels(label, kind, outcome, client_label).inc()
         self.operation_duration.labels(label, kind).observe(seconds)
 
-    def connections(self, *, in_use: int, waiting: int) -> None:
-        """The store's connection counts, copied into the gauges (at least once a second)."""
+    def connections(self, *, in_use: int, waiting: int, subscriptions: int) -> None:
+        """The store's connection counts and the open subscriptions, copied into the gauges
+        (at least once a second)."""
         self.db_connections_in_use.set(in_use)
         self.db_connections_waiting.set(waiting)
+        self.subscriptions_open.set(subscriptions)
 
     def exposition(self) -> bytes:
         """The text format: this process's metrics, or every worker's when there are several."""

@@ -28,7 +28,7 @@ from app.web import cors, graphiql
 from app.web.documents import DocumentCache
 from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
-from app.web.metrics_endpoint import metrics_handler
+from app.web.metrics_endpoint import metrics_handler, refresh_gauges
 from app.web.middleware import request_context
 from app.web.sessions import Ending, Subscriptions
 from app.web.state import (
@@ -119,13 +119,12 @@ GAUGE_SECONDS = 1.0
 
 
 async def _connection_gauges(app: web.Application) -> AsyncIterator[None]:
-    """Copies the store's connection counts into the gauges every second, so every
-    worker's file is fresh whichever worker answers the scrape."""
-    store, registry = app[STORE], app[METRICS]
+    """Copies the store's connection counts and the open subscriptions into the gauges
+    every second, so every worker's file is fresh whichever worker answers the scrape."""
 
     async def refresh() -> None:
         while True:
-            registry.connections(in_use=store.in_use, waiting=store.waiting)
+            refresh_gauges(app)
             await asyncio.sleep(GAUGE_SECONDS)
 
     async with _in_background(refresh()):

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from app.telemetry.metrics import CONTENT_TYPE
 from app.web.error_entries import request_error
-from app.web.state import METRICS, STORE
+from app.web.state import METRICS, STORE, SUBSCRIPTIONS
 
 BEARER = "bearer "
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -26,14 +26,21 @@ def metrics_handler(source: web.Application, *, token: str | None) -> Handler:
     async def metrics(request: web.Request) -> web.Response:
         if token is not None and not _bearer_is(request, token):
             return _unauthorized()
-        registry, store = source[METRICS], source[STORE]
-        registry.connections(in_use=store.in_use, waiting=store.waiting)
+        refresh_gauges(source)
         return web.Response(
-            body=registry.exposition(),
+            body=source[METRICS].exposition(),
             headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"},
         )
 
     return metrics
+
+
+def refresh_gauges(app: web.Application) -> None:
+    """Copies the store's connection counts and the open subscriptions into the gauges."""
+    store = app[STORE]
+    app[METRICS].connections(
+        in_use=store.in_use, waiting=store.waiting, subscriptions=app[SUBSCRIPTIONS].open
+    )
 
 
 def local_metrics_app(source: web.Application) -> web.Application:

@@ -18,7 +18,7 @@ from app.web.answers import Answer
 from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions, request_error
 from app.web.operations import Results, result_answer
 from app.web.params import RequestError
-from app.web.state import REQUEST_ID, SUBSCRIPTIONS
+from app.web.state import METRICS, REQUEST_ID, SUBSCRIPTIONS
 from app.web.unavailable import unavailable
 
 KEY_CHECK_SECONDS = 1.0
@@ -58,17 +58,22 @@ class Payload:
 async def payloads(request: web.Request, results: Results) -> AsyncIterator[Payload]:
     """Each result as a payload, masked as HTTP answers are; a failure of the stream (too
     slow, the database gone, a bug) as one last, final payload of errors."""
+    ended = request.app[METRICS].subscriptions_ended
     try:
         async for result in results:
             yield Payload(_result_body(request, result))
     except SubscriberTooSlow as error:
+        ended.labels("too_slow").inc()
         yield Payload({"errors": [_too_slow(error.max_lag)]}, final=True)
     except RequestError as error:
+        ended.labels("unavailable").inc()  # the only request error a result raises
         yield Payload(Answer.refusal(error).body, final=True)
     except Exception as error:
         if is_unavailable(error):
+            ended.labels("unavailable").inc()
             yield Payload(Answer.refusal(unavailable(request, error)).body, final=True)
             return
+        ended.labels("error").inc()
         log.error("subscription failed (request %s)", request[REQUEST_ID], exc_info=error)
         entry = {
             "message": INTERNAL_MESSAGE,
