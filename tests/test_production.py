@@ -11,6 +11,7 @@ import pytest
 
 from app.customers import service
 from tests.gateway import Gateway
+from tests.live import socket
 from tests.processes import (
     assert_one_clear_line,
     environment,
@@ -90,6 +91,25 @@ class TestProduction:
     ) -> None:
         extensions = await internal_error(gateway, monkeypatch)
         assert set(extensions) == {"code", "requestId"}
+
+    async def test_the_socket_keeps_every_rule(self, gateway: Gateway) -> None:
+        url = str(gateway.client.make_url("/graphql"))
+        async with socket(url, None) as refused:
+            await refused.init("sk_test_unknown0000000000000000000000")
+            assert await refused.closed() == 4403
+        async with socket(url, gateway.key) as ws:
+            await ws.subscribe("introspection", INTROSPECTION)
+            introspection = await ws.of("introspection")
+            assert introspection["type"] == "error"
+            assert "introspection has been disabled" in introspection["payload"][0]["message"]
+            await ws.subscribe("typo", TYPO)
+            typo = await ws.of("typo")
+            assert (
+                typo["payload"][0]["message"] == "Cannot query field 'customerz' on type 'Query'."
+            )
+            await ws.subscribe("events", 'subscription { customerEvents(after: "nope") { id } }')
+            bad_after = await ws.of("events")
+            assert bad_after["payload"]["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
 class TestProductionWithBothEnabled:
