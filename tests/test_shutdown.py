@@ -20,6 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.live import event_stream, socket
 from tests.processes import environment, free_port, run_cli, start_serving, wait_until_healthy
 
 IN_FLIGHT = 6
@@ -153,3 +154,17 @@ async def test_answers_during_shutdown_close_their_connection(tmp_path: Path) ->
             assert response.headers["Connection"] == "close"
             await sent.__aexit__(None, None, None)
         await asyncio.wait_for(process.communicate(), 30)
+
+
+async def test_sigterm_ends_subscriptions_resumably_and_promptly(tmp_path: Path) -> None:
+    async with gateway_process(tmp_path, grace_seconds=10) as (process, base, key, _database):
+        url = f"{base}/graphql"
+        async with socket(url, key) as ws, event_stream(url, key) as stream:
+            await ws.subscribe("s")
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            assert await ws.closed() == 1001
+            assert await stream.next_event() == ("complete", None)
+            assert await asyncio.wait_for(process.wait(), 10) == 0
+        # Open subscriptions do not hold the shutdown for its whole grace period.
+        assert time.monotonic() - started < 5
