@@ -317,3 +317,13 @@ async def test_open_subscriptions_are_a_gauge(gateway: Gateway) -> None:
         await ws.subscribe("s")
         await until(lambda: gateway.client.app[SUBSCRIPTIONS].open == 2)
         assert await gauge() == 2
+
+
+class TestConnectionInitTime:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"connection_init_seconds": 0.2}
+
+    async def test_a_socket_that_never_inits_is_closed_with_4408(self, gateway: Gateway) -> None:
+        async with socket(_url(gateway), None) as ws:
+            assert await ws.closed() == 4408
