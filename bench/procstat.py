@@ -27,10 +27,7 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def _peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmHWM for process {pid}")
+    return _status_kib(pid, "VmHWM")
 
 
 def _stat(pid: int) -> list[str]:
@@ -47,3 +44,24 @@ def _children(pid: int) -> list[int]:
             except (OSError, IndexError):
                 continue
     return found
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS: the resident set of the process now, plus its children's."""
+    return sum(_status_kib(each, "VmRSS") for each in (pid, *_children(pid))) / 1024
+
+
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """CPU seconds of the whole machine so far, busy and in all (every core): the first
+    line of /proc/stat, whose idle and iowait columns are the time not busy."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(values[:8])  # guest time is already in user and nice
+    idle = values[3] + values[4]
+    return (total - idle) / TICKS_PER_SECOND, total / TICKS_PER_SECOND
