@@ -408,7 +408,9 @@ async def _latency_run(
             # The measured window: the writer's mutations and their deliveries.
             cpu = _cpu_marks(server, clients)
             mutations = await writer.steady("live", arguments.rate, arguments.duration)
-            last = mutations[-1].name
+            # Until the last mutation that succeeded has reached every subscriber.
+            answered = [m for m in mutations if m.error is None]
+            last = max(answered, key=lambda m: m.sent).name if answered else "live-first"
             drained = await _wait_seen(clients, last, opened["open"], 60)
             cpu = _cpu_marks(server, clients, since=cpu)
             await asyncio.sleep(1.0)
