@@ -2,7 +2,9 @@
 
 Each workload runs A/B interleaved (gateway then raw, raw then gateway, …) for --runs
 rounds; the table shows medians, and the ratio is the median of gateway/raw req/s
-measured in the same round. Servers are pinned to one core, wrk to the other.
+measured in the same round. Servers are pinned to one core, wrk to the other. With
+--baseline-without or --rev the "raw" side is another gateway instead: this one with
+features switched off, or the gateway at a git revision (bench/trees.py).
 """
 
 from __future__ import annotations
