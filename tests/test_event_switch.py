@@ -19,6 +19,7 @@ from app.events.service import EventFilter
 from app.events.stream import Follower, SubscriberTooSlow, follow
 from app.ids import new_customer_id
 from tests.gateway import Gateway
+from tests.live import until
 from tests.test_event_stream import _logged_ids
 
 # Steps after the follower starts: commit n events, or take up to n from the follower.
@@ -116,12 +117,22 @@ async def test_a_follower_too_far_behind_is_cut_off(gateway: Gateway) -> None:
     # Catching up on stored events is not falling behind: all nine arrive.
     assert await _take(replaying, 9, 9) == stored[1:]
     await _commit(gateway, principal, 3)
+    await _handed_out(gateway, principal)
     assert len(await _take(live, 3, 3)) == 3  # three behind at most: delivered
     await _commit(gateway, principal, 4)
+    await _handed_out(gateway, principal)
     with pytest.raises(SubscriberTooSlow):
         await live.__anext__()
-    # The replaying follower went live after the stored ones, and is seven behind too.
+    # The replaying follower went live after the stored ones, and is seven behind.
     with pytest.raises(SubscriberTooSlow):
         await replaying.__anext__()
-    # Cut off, each let go of its wake-ups.
+    # Cut off, each let go of the log's reader, which ended with them.
     assert gateway.store.wakeups.waiting(events_topic(principal.account_id, principal.live)) == 0
+
+
+async def _handed_out(gateway: Gateway, principal: Principal) -> None:
+    """Until the log's shared reader has handed out everything committed (or ended)."""
+    newest = (await _logged_ids(gateway))[-1]
+    tails = stream._TAILS[gateway.store]
+    topic = events_topic(principal.account_id, principal.live)
+    await until(lambda: topic not in tails or tails[topic].position == newest)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, exists, false, func, select
+from sqlalchemy import ColumnElement, Row, and_, bindparam, exists, false, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
@@ -37,6 +37,12 @@ class EventFilter:
 
     types: Sequence[EventType] | None = None
     customer_id: str | None = None
+
+    def matches(self, event: EventRecord) -> bool:
+        """What the filter's SQL selects, for an event already read."""
+        if self.types is not None and event.type not in self.types:
+            return False
+        return self.customer_id is None or event.customer.id == self.customer_id
 
 
 def event_cursor(cursors: CursorCodec, event_id: str) -> str:
@@ -202,32 +208,44 @@ async def _backward(
     )
 
 
-async def event_rows_after(
-    connection: AsyncConnection,
-    principal: Principal,
-    event_filter: EventFilter,
-    position: str | None,
-    limit: int,
-    skip: int = 0,
-) -> Sequence[Row[*tuple[Any, ...]]]:
-    """Up to `limit` matching events after `position` (from the start without one) and the
-    `skip` first of those, oldest first, as rows for event_from_row."""
-    return await _rows_after(connection, _condition(principal, event_filter), position, limit, skip)
-
-
 async def _rows_after(
     connection: AsyncConnection,
     condition: ColumnElement[bool],
     position: str | None,
     limit: int,
-    skip: int = 0,
 ) -> Sequence[Row[*tuple[Any, ...]]]:
     if position is not None:
         condition = and_(condition, _e.id > position)
     statement = select(*_COLUMNS).where(condition).order_by(_e.id).limit(limit)
-    if skip:
-        statement = statement.offset(skip)
     return (await connection.execute(statement)).all()
+
+
+# The log's newest events of one account and mode, after a position ("" for all), for
+# the shared reader of followers (app/events/stream.py): built once, run per wake-up.
+_TAIL = (
+    select(*_COLUMNS)
+    .where(
+        _e.account_id == bindparam("account_id"),
+        _e.live == bindparam("live"),
+        _e.id > bindparam("position"),
+    )
+    .order_by(_e.id)
+    .limit(bindparam("limit"))
+)
+
+
+async def log_rows_after(
+    connection: AsyncConnection, principal: Principal, position: str, limit: int
+) -> Sequence[Row[*tuple[Any, ...]]]:
+    """Up to `limit` of the principal's events after `position`, of every type, oldest
+    first."""
+    values = {
+        "account_id": principal.account_id,
+        "live": principal.live,
+        "position": position,
+        "limit": limit,
+    }
+    return (await connection.execute(_TAIL, values)).all()
 
 
 async def newest_event_id(connection: AsyncConnection, principal: Principal) -> str | None:
