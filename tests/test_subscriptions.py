@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.accounts import keys
-from app.web.state import SUBSCRIPTIONS
+from app.web.state import RENDERINGS, SUBSCRIPTIONS
 from tests.gateway import Gateway
 from tests.live import EVENTS, event_stream, socket, until
 
@@ -327,3 +327,26 @@ class TestConnectionInitTime:
     async def test_a_socket_that_never_inits_is_closed_with_4408(self, gateway: Gateway) -> None:
         async with socket(_url(gateway), None) as ws:
             assert await ws.closed() == 4408
+
+
+async def test_an_event_is_rendered_once_for_every_subscriber_asking_alike(
+    gateway: Gateway,
+) -> None:
+    await gateway.create_customer(name="Start")
+    after = await _newest_event(gateway)
+    renderings = gateway.client.app[RENDERINGS]
+    async with (
+        socket(_url(gateway), gateway.key) as first,
+        socket(_url(gateway), gateway.key) as second,
+        event_stream(_url(gateway), gateway.key, variables={"after": after}) as third,
+    ):
+        await first.subscribe("s", variables={"after": after})
+        await second.subscribe("s", variables={"after": after})
+        await gateway.create_customer(name="Shared")
+        [one] = await first.events("s", 1)
+        [two] = await second.events("s", 1)
+        [three] = await third.events(1)
+    assert one == two == three
+    assert one["customer"]["name"] == "Shared"
+    # The same document and variables: one rendering of the event for all three.
+    assert len(renderings._entries) == 1

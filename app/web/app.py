@@ -30,6 +30,7 @@ from app.web.graphql_view import handle_graphql
 from app.web.health import healthz, readyz
 from app.web.metrics_endpoint import metrics_handler, refresh_gauges
 from app.web.middleware import request_context
+from app.web.renderings import Renderings
 from app.web.sessions import Ending, Subscriptions
 from app.web.state import (
     BUCKETS,
@@ -41,6 +42,7 @@ from app.web.state import (
     OUTAGES,
     PERSISTED,
     REFUSAL_PACER,
+    RENDERINGS,
     SETTINGS,
     SHUTTING_DOWN,
     SPANS,
@@ -65,6 +67,7 @@ def create_app(settings: Settings, *, spans: Spans | None = None) -> web.Applica
     app[OUTAGES] = OutageLog()
     app[SHUTTING_DOWN] = asyncio.Event()
     app[SUBSCRIPTIONS] = Subscriptions(settings.subscriptions_per_key)
+    app[RENDERINGS] = Renderings()
     app[SPANS] = spans if spans is not None else spans_from_environment()
     app.on_cleanup.append(_shutdown_spans)
     app.cleanup_ctx.append(_store)

@@ -12,8 +12,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
-from graphql import DocumentNode, ExecutionResult, OperationType, get_operation_ast, subscribe
+from graphql import DocumentNode, ExecutionResult, OperationType, get_operation_ast
+from graphql.execution import create_source_event_stream
+from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from graphql.pyutils import is_awaitable
 
 from app.accounts import keys
@@ -41,8 +44,6 @@ from app.web.unavailable import unavailable
 
 log = logging.getLogger("app.web")
 
-Results = AsyncIterator[ExecutionResult]
-
 
 async def answer_operation(
     request: web.Request,
@@ -54,12 +55,12 @@ async def answer_operation(
     refused: int,
     method: str,
     streaming: bool,
-) -> Answer | Results:
+) -> Answer | Opened:
     """One operation, whatever carries it: answered, or for a subscription over a
     `streaming` transport, its results as they come."""
     started = time.perf_counter()
     charged_before = request.get(RATE_LIMIT)
-    outcome: Answer | Results
+    outcome: Answer | Opened
     with request.app[SPANS].operation() as span:
         if isinstance(entry, RequestError):
             outcome = Answer.refusal(entry)
@@ -198,7 +199,7 @@ async def _execute(
     refused: int,
     method: str,
     streaming: bool,
-) -> Answer | Results:
+) -> Answer | Opened:
     prepared = await prepare(
         request,
         params,
@@ -217,19 +218,37 @@ async def _execute(
     return answer
 
 
-async def _subscribe(request: web.Request, prepared: Prepared) -> Answer | Results:
-    """The subscription's results; an Answer when it failed to start (a bad `after`)."""
-    outcome = subscribe(
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A subscription that started: its source of events, rendered one by one for its
+    client by app/web/subscriptions.py."""
+
+    prepared: Prepared
+    events: AsyncIterator[Any]
+    # The selection's identity, shared by every subscriber that asks the same way.
+    selection: tuple[int, str | None, bytes]
+
+
+async def _subscribe(request: web.Request, prepared: Prepared) -> Answer | Opened:
+    """The subscription's source of events; an Answer when it failed to start (a bad
+    `after`, variables that do not coerce)."""
+    executor = ExecutorThrowingOnIncremental.build(
         request.app[EXECUTOR].schema,
         prepared.document,
         context_value=prepared.context,
-        variable_values=prepared.params.variables,
+        raw_variable_values=prepared.params.variables,
         operation_name=prepared.params.operation_name,
+        hide_suggestions=not request.app[SETTINGS].detailed_errors,
     )
-    started = await outcome if is_awaitable(outcome) else outcome
-    if isinstance(started, ExecutionResult):
-        return result_answer(request, started, 200)
-    return started  # type: ignore[return-value]
+    if isinstance(executor, list):
+        return result_answer(request, ExecutionResult(None, executor), 200)
+    outcome = create_source_event_stream(executor)
+    source = await outcome if is_awaitable(outcome) else outcome
+    if isinstance(source, ExecutionResult):
+        return result_answer(request, source, 200)
+    variables = orjson.dumps(prepared.params.variables or {}, option=orjson.OPT_SORT_KEYS)
+    selection = (id(prepared.document), prepared.params.operation_name, variables)
+    return Opened(prepared, source, selection)  # type: ignore[arg-type]
 
 
 async def execute(

@@ -18,6 +18,7 @@ from app.store.store import Store
 from app.telemetry.metrics import Metrics
 from app.telemetry.spans import Spans
 from app.web.documents import DocumentCache
+from app.web.renderings import Renderings
 from app.web.sessions import Subscriptions
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -37,6 +38,8 @@ SPANS = web.AppKey("spans", Spans)
 OUTAGES = web.AppKey("outages", OutageLog)
 # Open subscription sessions and subscriptions per key (app/web/subscriptions.py).
 SUBSCRIPTIONS = web.AppKey("subscriptions", Subscriptions)
+# Events rendered once per selection for all their subscribers (app/web/renderings.py).
+RENDERINGS = web.AppKey("renderings", Renderings)
 # Set when the process starts its graceful shutdown (app/serve.py).
 SHUTTING_DOWN = web.AppKey("shutting_down", asyncio.Event)
 

@@ -9,16 +9,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiohttp import web
 from graphql import ExecutionResult
+from graphql.execution import execute_subscription_event
+from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
+from graphql.pyutils import is_awaitable
 
 from app.events.stream import SubscriberTooSlow
 from app.store.availability import is_unavailable
 from app.web.answers import Answer
 from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions, request_error
-from app.web.operations import Results, result_answer
+from app.web.operations import Opened, result_answer
 from app.web.params import RequestError
-from app.web.state import METRICS, REQUEST_ID, SUBSCRIPTIONS
+from app.web.state import EXECUTOR, METRICS, RENDERINGS, REQUEST_ID, SUBSCRIPTIONS
 from app.web.unavailable import unavailable
 
 KEY_CHECK_SECONDS = 1.0
@@ -28,40 +32,48 @@ log = logging.getLogger(__name__)
 
 
 async def held_slot(
-    request: web.Request, key_id: str, results: Results
+    request: web.Request, key_id: str, opened: Opened
 ) -> contextlib.ExitStack[bool | None]:
-    """One of the key's subscription slots, held for `results` until the returned context
-    ends; TOO_MANY_SUBSCRIPTIONS (a RequestError, with `results` closed) when none is free."""
+    """One of the key's subscription slots, held for `opened` until the returned context
+    ends; TOO_MANY_SUBSCRIPTIONS (a RequestError, with `opened` closed) when none is free."""
     held = contextlib.ExitStack()
     try:
         held.enter_context(request.app[SUBSCRIPTIONS].slot(key_id))
     except RequestError:
-        await close(results)
+        await close(opened.events)
         raise
     return held
 
 
-async def close(results: Results | AsyncIterator[Any]) -> None:
-    aclose = getattr(results, "aclose", None)
+async def close(iterator: AsyncIterator[Any]) -> None:
+    aclose = getattr(iterator, "aclose", None)
     if aclose is not None:
         await aclose()
 
 
 @dataclass(frozen=True, slots=True)
 class Payload:
-    """One message for the client: a result, or the errors that end the subscription."""
+    """One message for the client: a result (a rendering several subscribers may share,
+    already encoded), or the errors that end the subscription."""
 
-    body: dict[str, Any]
+    body: dict[str, Any] | orjson.Fragment
     final: bool = False
 
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        """A final payload's errors."""
+        assert isinstance(self.body, dict)
+        errors: list[dict[str, Any]] = self.body["errors"]
+        return errors
 
-async def payloads(request: web.Request, results: Results) -> AsyncIterator[Payload]:
-    """Each result as a payload, masked as HTTP answers are; a failure of the stream (too
-    slow, the database gone, a bug) as one last, final payload of errors."""
+
+async def payloads(request: web.Request, opened: Opened) -> AsyncIterator[Payload]:
+    """Each event's result as a payload, masked as HTTP answers are; a failure of the
+    stream (too slow, the database gone, a bug) as one last, final payload of errors."""
     ended = request.app[METRICS].subscriptions_ended
     try:
-        async for result in results:
-            yield Payload(_result_body(request, result))
+        async for event in opened.events:
+            yield Payload(await _render(request, opened, event))
     except SubscriberTooSlow as error:
         ended.labels("too_slow").inc()
         yield Payload({"errors": [_too_slow(error.max_lag)]}, final=True)
@@ -81,11 +93,39 @@ async def payloads(request: web.Request, results: Results) -> AsyncIterator[Payl
         }
         yield Payload({"errors": [entry]}, final=True)
     finally:
-        await close(results)
+        await close(opened.events)
 
 
-def _result_body(request: web.Request, result: ExecutionResult) -> dict[str, Any]:
-    return result_answer(request, result, 200).body
+async def _render(
+    request: web.Request, opened: Opened, event: Any
+) -> dict[str, Any] | orjson.Fragment:
+    """The event's result for this selection: executed and encoded once per selection,
+    unless it has errors (masked with this subscriber's request id)."""
+    renderings = request.app[RENDERINGS]
+    document = opened.prepared.document
+    key = (*opened.selection, event.id)
+    cached = renderings.get(key, document)
+    if cached is not None:
+        return orjson.Fragment(cached)
+    params, context = opened.prepared.params, opened.prepared.context
+    # A new executor per event: one shared across events would keep growing its memo.
+    executor = ExecutorThrowingOnIncremental.build(
+        request.app[EXECUTOR].schema,
+        document,
+        root_value=event,
+        context_value=context,
+        raw_variable_values=params.variables,
+        operation_name=params.operation_name,
+    )
+    assert not isinstance(executor, list)  # the variables coerced when it opened
+    outcome = execute_subscription_event(executor)
+    result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
+    body = result_answer(request, result, 200).body
+    if "errors" in body:
+        return body
+    encoded = orjson.dumps(body)
+    renderings.put(key, document, encoded)
+    return orjson.Fragment(encoded)
 
 
 def _too_slow(max_lag: int) -> dict[str, Any]:

@@ -203,7 +203,7 @@ class _Handler(BaseGraphQLTransportWSHandler[dict[str, Any], None]):
         with held:
             async for delivery in payloads(request, outcome):
                 if delivery.final:
-                    await _send_errors(operation, delivery.body["errors"])
+                    await _send_errors(operation, delivery.errors)
                     return
                 await _send(operation, "next", delivery.body)
         await _send(operation, "complete")
