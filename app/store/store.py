@@ -66,7 +66,7 @@ class Store:
                 try:
                     yield connection
                 finally:
-                    marked = take_marked(connection)
+                    marked = _forget_marked(connection)
             # Committed (a rollback or a failed commit raised instead): wake its topics.
             self.wakeups.wake(marked)
 
@@ -93,3 +93,13 @@ class Store:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _forget_marked(connection: AsyncConnection) -> set[str]:
+    """The topics the transaction marked, taken off its connection. A connection that an
+    interrupted statement invalidated (a request cancelled by its deadline) has no DBAPI
+    connection left to ask, and raises if asked: its marks went with that connection (the
+    pool clears its info before connecting again), and it will roll back anyway."""
+    if connection.invalidated:
+        return set()
+    return take_marked(connection)
