@@ -30,9 +30,9 @@ from app.customers.cursors import CursorCodec
 from app.events.log import EventRecord, event_from_row, events_topic
 from app.events.service import (
     EventFilter,
+    log_rows_after,
     newest_event_id,
     parse_bound,
-    log_rows_after,
     visible_position,
 )
 from app.store.store import Store
