@@ -63,11 +63,13 @@ async def cut_off(
     go well after the deadline (the cancelled statement could run to its end then)."""
     async with locked(gateway, postgres_lock):
         answer = asyncio.create_task(gateway.post(query, variables))
-        await asyncio.sleep(TIMEOUT * 3)
         if gateway.store.dialect == "postgresql":
-            # Answered at the deadline. (On SQLite aiosqlite's thread stays in the
-            # statement until the lock is let go; the answer waits for it.)
-            assert answer.done()
+            # Answered while the lock is still held: the deadline cut it off. (On SQLite
+            # aiosqlite's thread stays in the statement until the lock is let go; the
+            # answer waits for it.)
+            await asyncio.wait_for(asyncio.shield(answer), 20)
+        else:
+            await asyncio.sleep(TIMEOUT * 3)
     return await answer
 
 
