@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
@@ -38,8 +38,6 @@ _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
 _BY_IDS = select(*customer_columns).where(
     SCOPE, _c.id.in_(bindparam("customer_ids", expanding=True))
 )
-# Built once; each create executes it with its values (a cached statement, not a new one).
-_INSERT_CUSTOMER = insert(customers_table)
 _COUNT = select(func.count()).select_from(customers_table).where(SCOPE)
 
 
@@ -246,18 +244,16 @@ async def _insert_customer(
         updated_at=created_at,
         **values,
     )
-    await connection.execute(
-        _INSERT_CUSTOMER,
-        {
-            "id": customer.id,
-            "account_id": principal.account_id,
-            "live": customer.live,
-            "created_at": customer.created_at,
-            "updated_at": customer.updated_at,
-            **stored_values(values),
-        },
-    )
-    await record_event(connection, principal, EventType.CUSTOMER_CREATED, customer)
+    row = {
+        "id": customer.id,
+        "account_id": principal.account_id,
+        "live": customer.live,
+        "created_at": customer.created_at,
+        "updated_at": customer.updated_at,
+        **stored_values(values),
+    }
+    # The row is inserted with the event (one statement on PostgreSQL).
+    await record_event(connection, principal, EventType.CUSTOMER_CREATED, customer, new_row=row)
     return customer
 
 

@@ -5,7 +5,7 @@ writers on different processes: a reader shown event E must never later be shown
 event of that account and mode sorting before E. An id chosen before commit does not
 give this alone (a transaction that took an earlier id may commit later), so the id is
 chosen under a lock held until commit: the account and mode's row in
-`customer_event_heads`, which each event's transaction upserts as its last statement.
+`customer_event_heads`, which each event's transaction upserts in its last statement.
 
     INSERT INTO customer_event_heads VALUES (account, live, now)
     ON CONFLICT DO UPDATE SET last_ms = greatest(now, last_ms + 1) RETURNING last_ms
@@ -16,6 +16,15 @@ transaction visible before it releases its locks. So ids, whose leading 48 bits 
 that millisecond, ascend in the order the transactions commit, and an event is visible
 before any later one exists. On SQLite the single writer gives the same order.
 
+On PostgreSQL the upsert, with its NOTIFY, is a data-modifying CTE of the statement that
+inserts the event (for a creation, after a CTE inserting the customer), and the event's
+id is made in SQL from the `last_ms` it returns: one statement and one round trip, the
+transaction's last, so the lock is held across the commit only. Every part of that
+statement shares the snapshot taken when it started, before any wait on the lock; that
+changes nothing, as ON CONFLICT DO UPDATE locks and updates the newest committed version
+of the row whatever the snapshot, and the event's insert reads only the upsert's
+RETURNING. On SQLite the upsert and the insert are two statements.
+
 The head only ever moves forward, so clocks that differ between replicas, or a burst
 of more than one event per millisecond, move id times a little ahead of `created_at`
 (which is the clock's own) but never out of order.
@@ -23,18 +32,20 @@ of more than one event per millisecond, move id times a little ahead of `created
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, String, bindparam, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+import orjson
+from sqlalchemy import RowMapping, TextClause, bindparam, func, insert, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
 from app.clock import now_ms
-from app.customers.models import WRITABLE_FIELDS, CustomerRecord
+from app.customers.models import WRITABLE_FIELDS, CustomerRecord, customers_table
 from app.events.models import EventType, events_table, heads_table
-from app.ids import new_event_id
+from app.ids import event_id_sql, new_event_id, random_bits, timed_value_sql
 from app.store.wakeups import CHANNEL, mark
 
 # previousAttributes names fields by their GraphQL names; the writable ones are the same.
@@ -59,32 +70,37 @@ async def record_event(
     event_type: EventType,
     customer: CustomerRecord,
     previous: CustomerRecord | None = None,
+    *,
+    new_row: Mapping[str, Any] | None = None,
 ) -> EventRecord:
     """Store the event of a change made in this transaction; call it last, just before
-    the transaction commits, as the head's lock is held from here until then."""
+    the transaction commits, as the head's lock is held from here until then.
+
+    `new_row`, the customers table's values of the customer a creation inserts, is
+    inserted first: by the same statement on PostgreSQL, by one of its own on SQLite."""
+    if new_row is not None and connection.dialect.name != "postgresql":
+        await connection.execute(_INSERT_CUSTOMER, new_row)
+        new_row = None
     created_at = now_ms()
-    event = EventRecord(
-        id=new_event_id(await _advance_head(connection, principal, created_at)),
+    previous_attributes = None if previous is None else changed_fields(previous, customer)
+    values = {
+        "account_id": principal.account_id,
+        "live": principal.live,
+        "type": event_type.value,
+        "now": created_at,
+        "customer_id": customer.id,
+    }
+    event_id = await _advance_head(
+        connection, principal, values, customer, previous_attributes, new_row
+    )
+    return EventRecord(
+        id=event_id,
         type=event_type,
         live=principal.live,
         created_at=created_at,
         customer=customer,
-        previous_attributes=None if previous is None else changed_fields(previous, customer),
+        previous_attributes=previous_attributes,
     )
-    await connection.execute(
-        _INSERT_EVENT,
-        {
-            "id": event.id,
-            "account_id": principal.account_id,
-            "live": event.live,
-            "type": event.type.value,
-            "created_at": event.created_at,
-            "customer_id": customer.id,
-            "customer": customer.to_json(),
-            "previous_attributes": event.previous_attributes,
-        },
-    )
-    return event
 
 
 def changed_fields(before: CustomerRecord, after: CustomerRecord) -> dict[str, Any]:
@@ -109,34 +125,121 @@ def events_topic(account_id: str, live: bool) -> str:
     return f"events:{account_id}:{int(live)}"
 
 
-async def _advance_head(connection: AsyncConnection, principal: Principal, now: int) -> int:
-    """The millisecond of the next event id: after the last one, and locked until commit.
-    The same statement wakes the log's subscribers once the transaction commits: by
-    NOTIFY on PostgreSQL, and on SQLite through the Store."""
+async def _advance_head(
+    connection: AsyncConnection,
+    principal: Principal,
+    values: dict[str, Any],
+    customer: CustomerRecord,
+    previous_attributes: dict[str, Any] | None,
+    new_row: Mapping[str, Any] | None = None,
+) -> str:
+    """Advance the head to the millisecond of the next event id (after the last one, and
+    locked until commit) and insert the event under that id; returns the id. The same
+    statement wakes the log's subscribers once the transaction commits: by NOTIFY on
+    PostgreSQL, and on SQLite through the Store.
+
+    On PostgreSQL that is one statement, which makes the id itself and inserts `new_row`
+    (a new customer's) before the upsert; on SQLite the head's upsert, then the event's
+    insert, and `new_row` is none of their business (record_event inserted it)."""
     topic = events_topic(principal.account_id, principal.live)
-    values = {"account_id": principal.account_id, "live": principal.live, "now": now}
     if connection.dialect.name == "postgresql":
-        advanced = await connection.execute(_ADVANCE_AND_NOTIFY, {**values, "topic": topic})
-        return int(advanced.scalars().one())
+        statement, row = _RECORD_POSTGRES, {}
+        if new_row is not None:
+            statement, row = _CREATE_POSTGRES, _row_parameters(new_row)
+        recorded = await connection.execute(
+            statement,
+            {
+                **row,
+                **values,
+                "topic": topic,
+                "random": random_bits(),
+                # JSON text, which SQLAlchemy's asyncpg codec for jsonb passes on as it is.
+                "customer": orjson.dumps(customer.to_json()).decode(),
+                "previous_attributes": orjson.dumps(previous_attributes).decode(),
+            },
+        )
+        return str(recorded.scalar_one())
     mark(connection, topic)
-    return int((await connection.execute(_ADVANCE_SQLITE, values)).scalar_one())
-
-
-def _advance(dialect: Any, later: Any) -> Any:
-    """The head's upsert in `dialect`, `later` choosing the larger of two milliseconds.
-    Built once, with parameters, so each event costs a cached statement, not a new one."""
-    statement = dialect.insert(heads_table).values(
-        account_id=bindparam("account_id"), live=bindparam("live"), last_ms=bindparam("now")
+    head = (await connection.execute(_ADVANCE_SQLITE, values)).scalar_one()
+    event_id = new_event_id(int(head))
+    await connection.execute(
+        _INSERT_EVENT,
+        {
+            **values,
+            "id": event_id,
+            "created_at": values["now"],
+            "customer": customer.to_json(),
+            "previous_attributes": previous_attributes,
+        },
     )
-    return statement.on_conflict_do_update(
-        index_elements=["account_id", "live"],
-        set_={"last_ms": later(statement.excluded.last_ms, heads_table.c.last_ms + 1)},
-    ).returning(heads_table.c.last_ms)
+    return event_id
 
 
-_ADVANCE_SQLITE = _advance(sqlite, func.max)
-_HEAD = _advance(postgresql, func.greatest).cte("head")
-_ADVANCE_AND_NOTIFY = select(
-    _HEAD.c.last_ms, func.pg_notify(CHANNEL, bindparam("topic", type_=String))
-).select_from(_HEAD)
+# SQLite: the head's upsert, and then the event's insert. Built once, with parameters, so
+# each event costs cached statements, not new ones.
+_UPSERT_HEAD = sqlite.insert(heads_table).values(
+    account_id=bindparam("account_id"), live=bindparam("live"), last_ms=bindparam("now")
+)
+_ADVANCE_SQLITE = _UPSERT_HEAD.on_conflict_do_update(
+    index_elements=["account_id", "live"],
+    set_={"last_ms": func.max(_UPSERT_HEAD.excluded.last_ms, heads_table.c.last_ms + 1)},
+).returning(heads_table.c.last_ms)
 _INSERT_EVENT = insert(events_table)
+_INSERT_CUSTOMER = insert(customers_table)
+
+
+def _row_parameters(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A new customer's row as `_CREATE_POSTGRES`'s parameters (JSON as text)."""
+    parameters = {f"row_{name}": value for name, value in row.items()}
+    parameters["row_metadata"] = orjson.dumps(row["metadata"]).decode()
+    return parameters
+
+
+def _record_postgres(new_row: bool) -> TextClause:
+    """PostgreSQL: the head's upsert, its NOTIFY and the event's insert in one statement
+    (one round trip, and the head's lock held from it to the commit only), the event's
+    id made from the head's millisecond and 80 random bits given as a parameter. The
+    upsert's RETURNING feeds the insert, so it runs first. With `new_row`, the customer's
+    insert comes first in the same way: the upsert reads its RETURNING. JSON comes as
+    text; "null" for no previous attributes, as SQLAlchemy's JSON type stores None. Only
+    constants are formatted into the text."""
+    head_values = "VALUES (:account_id, :live, :now)"
+    new_customer = ""
+    if new_row:
+        columns = [column.name for column in customers_table.columns]
+        new_customer = f"""
+new_customer AS (
+    INSERT INTO customers ({", ".join(columns)})
+    VALUES ({", ".join(f":row_{name}" for name in columns)})
+    RETURNING id
+),"""  # noqa: S608
+        head_values = (
+            "SELECT CAST(:account_id AS text), CAST(:live AS boolean), CAST(:now AS bigint) "
+            "FROM new_customer"
+        )
+    return text(
+        f"""
+WITH {new_customer}
+head AS (
+    INSERT INTO customer_event_heads (account_id, live, last_ms)
+    {head_values}
+    ON CONFLICT (account_id, live) DO UPDATE
+        SET last_ms = greatest(excluded.last_ms, customer_event_heads.last_ms + 1)
+    RETURNING last_ms, pg_notify('{CHANNEL}', CAST(:topic AS text))
+), timed AS (
+    SELECT {timed_value_sql("last_ms", ":random")} AS value FROM head
+)
+INSERT INTO customer_events
+    (id, account_id, live, type, created_at, customer_id, customer, previous_attributes)
+SELECT {event_id_sql("value")}, CAST(:account_id AS text), CAST(:live AS boolean),
+    CAST(:type AS text), CAST(:now AS bigint), CAST(:customer_id AS text),
+    CAST(:customer AS jsonb), CAST(:previous_attributes AS jsonb)
+FROM timed
+RETURNING id
+"""  # noqa: S608
+    )
+
+
+# Built once, with parameters.
+_RECORD_POSTGRES = _record_postgres(new_row=False)
+_CREATE_POSTGRES = _record_postgres(new_row=True)
