@@ -240,7 +240,9 @@ async def test_a_keys_refusals_are_answered_at_a_steady_pace_and_others_go_on(
     answered = sorted(await asyncio.gather(*flood))
     # Ten a second: the twelfth refusal waits its turn, 1.1 s after the first.
     assert answered[-1] - answered[0] >= 1.0, answered
-    assert other_answered < 0.5, other_answered
+    # The other key did not queue behind them: it was answered while most still waited.
+    # (Compared with the flood's own times, so a stalled machine delays both alike.)
+    assert other_answered < answered[-4], (other_answered, answered)
 
 
 async def test_a_full_queue_of_refusals_waits_the_longest_and_takes_no_turn() -> None:
