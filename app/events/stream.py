@@ -236,8 +236,9 @@ class Tail:
         if tails.get(self._topic) is self:
             del tails[self._topic]
         self._store.wakeups.unregister(self._topic, self._waiter)
-        if self._task is not asyncio.current_task():
-            self._task.cancel()
+        # Not cancelled: a read cut off in the middle could leave its SQLite connection
+        # unclosable; woken, the task finishes the read it may be in and ends.
+        self._waiter.wake()
 
 
 # Each store's tails, by topic.

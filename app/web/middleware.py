@@ -40,21 +40,27 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         # it on this one as it closes, when it could not know whether it was received.
         response.force_close()
     request.app[METRICS].http_requests.labels(str(response.status)).inc()
+    if response.status != 101:  # an upgraded connection's line is logged as it ends
+        log_request(request, response.status, started)
+    return response
+
+
+def log_request(request: web.Request, status: int, started: float) -> None:
+    """The request's access line; `started` is its time.perf_counter() at its start."""
     log_fields: dict[str, object] = request[LOG_FIELDS]
     access_log.info(
         "request",
         extra={
             "fields": {
-                "request_id": request_id,
+                "request_id": request[REQUEST_ID],
                 "method": request.method,
                 "path": request.path,
-                "status": response.status,
+                "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 **log_fields,
             }
         },
     )
-    return response
 
 
 async def _answer_safely(

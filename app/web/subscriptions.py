@@ -3,7 +3,6 @@ transport (app/web/websocket.py, app/web/sse.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,27 +21,22 @@ from app.web.answers import Answer
 from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions, request_error
 from app.web.operations import Opened, result_answer
 from app.web.params import RequestError
+from app.web.sessions import Slot
 from app.web.state import EXECUTOR, METRICS, RENDERINGS, REQUEST_ID, SUBSCRIPTIONS
 from app.web.unavailable import unavailable
 
-KEY_CHECK_SECONDS = 1.0
-TOO_MANY = "TOO_MANY_SUBSCRIPTIONS"
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
 log = logging.getLogger(__name__)
 
 
-async def held_slot(
-    request: web.Request, key_id: str, opened: Opened
-) -> contextlib.ExitStack[bool | None]:
-    """One of the key's subscription slots, held for `opened` until the returned context
-    ends; TOO_MANY_SUBSCRIPTIONS (a RequestError, with `opened` closed) when none is free."""
-    held = contextlib.ExitStack()
+async def held_slot(request: web.Request, key_id: str, opened: Opened) -> Slot:
+    """One of the key's subscription slots for `opened`, held until the returned context
+    exits; TOO_MANY_SUBSCRIPTIONS (a RequestError, with `opened` closed) when none is free."""
     try:
-        held.enter_context(request.app[SUBSCRIPTIONS].slot(key_id))
+        return request.app[SUBSCRIPTIONS].slot(key_id)
     except RequestError:
         await close(opened.events)
         raise
-    return held
 
 
 async def close(iterator: AsyncIterator[Any]) -> None:
