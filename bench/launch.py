@@ -147,6 +147,23 @@ def _no_metrics() -> None:
     Metrics.operation = lambda self, **_labels: None  # type: ignore[method-assign]
 
 
+def _no_event_log() -> None:
+    """Changes recorded without their events (what the log costs a write, with
+    `--baseline-without eventlog`): a create inserts its customer's row, nothing more."""
+    from sqlalchemy import insert
+
+    from app.customers import service
+    from app.customers.models import customers_table
+
+    insert_customer = insert(customers_table)
+
+    async def unrecorded(connection: Any, *_event: Any, new_row: Any = None) -> None:
+        if new_row is not None:
+            await connection.execute(insert_customer, new_row)
+
+    vars(service)["record_event"] = unrecorded
+
+
 def _no_rate_limits() -> None:
     os.environ["RATE_LIMIT_BUCKET"] = "0"
 
@@ -154,6 +171,7 @@ def _no_rate_limits() -> None:
 ABLATIONS: dict[str, Callable[[], None]] = {
     "metrics": _no_metrics,
     "ratelimits": _no_rate_limits,
+    "eventlog": _no_event_log,
     "fastpath": _no_fastpath,
     "keycache": _no_keycache,
     "autocommit": lambda: _connections_without("_reads", keep=lambda engine: engine),
