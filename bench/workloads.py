@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,11 +102,34 @@ def _fields(
     return [[aliases.get(name, name), name] for name in names]
 
 
-def _selection(fields: list[list[str]]) -> str:
-    return " ".join(name if key == name else f"{key}: {name}" for key, name in fields)
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How a GraphQL server spells the customers' page and lookup: the gateway's own
+    schema, or a peer's (bench/peer_documents.py) serving the same customers."""
+
+    connection: str = "customers"
+    cursor_type: str = "String"
+    filter_type: str = "CustomerFilter"
+    # Arguments every page takes besides first, after and filter (a peer's order).
+    page_arguments: str = ""
+    lookup: str = "customer(id: $id)"
+    id_type: str = "ID!"
+    # The server's name of a field the gateway's documents select, where it differs.
+    renames: Mapping[str, str] = field(default_factory=dict)
 
 
-def _page_document(operation: str, spec: dict[str, Any], *, variables: bool) -> str:
+GATEWAY = Dialect()
+
+
+def _selection(fields: list[list[str]], dialect: Dialect = GATEWAY) -> str:
+    spelled = ((key, dialect.renames.get(name, name)) for key, name in fields)
+    return " ".join(name if key == name else f"{key}: {name}" for key, name in spelled)
+
+
+def page_document(
+    operation: str, spec: dict[str, Any], *, variables: bool, dialect: Dialect = GATEWAY
+) -> str:
+    """The page the spec describes as a document of `dialect`'s schema."""
     parts = []
     for key, kind, payload in spec["parts"]:
         prefix = kind if key == kind else f"{key}: {kind}"
@@ -119,17 +142,29 @@ def _page_document(operation: str, spec: dict[str, Any], *, variables: bool) -> 
                     else f"{payload['cursor']}: cursor"
                 )
             node = payload["node"] if payload["node"] == "node" else f"{payload['node']}: node"
-            inner.append(f"{node} {{ {_selection(payload['fields'])} }}")
+            inner.append(f"{node} {{ {_selection(payload['fields'], dialect)} }}")
             parts.append(f"{prefix} {{ {' '.join(inner)} }}")
         else:
-            parts.append(f"{prefix} {{ {_selection(payload)} }}")
-    root = spec["root"] if spec["root"] == "customers" else f"{spec['root']}: customers"
+            parts.append(f"{prefix} {{ {_selection(payload, dialect)} }}")
+    connection = dialect.connection
+    root = spec["root"] if spec["root"] == connection else f"{spec['root']}: {connection}"
+    extra = dialect.page_arguments
     if variables:
         return (
-            f"query {operation}($first: Int, $after: String, $filter: CustomerFilter) "
-            f"{{ {root}(first: $first, after: $after, filter: $filter) {{ {' '.join(parts)} }} }}"
+            f"query {operation}($first: Int, $after: {dialect.cursor_type}, "
+            f"$filter: {dialect.filter_type}) {{ {root}(first: $first, after: $after, "
+            f"filter: $filter{extra}) {{ {' '.join(parts)} }} }}"
         )
-    return f"query {operation} {{ {root}(first: {spec['first']}) {{ {' '.join(parts)} }} }}"
+    return f"query {operation} {{ {root}(first: {spec['first']}{extra}) {{ {' '.join(parts)} }} }}"
+
+
+def customer_document(spec: dict[str, Any], dialect: Dialect = GATEWAY) -> str:
+    """The lookup by id the spec describes as a document of `dialect`'s schema."""
+    selection = _selection(spec["fields"], dialect)
+    root, lookup = spec["root"], dialect.lookup
+    if not lookup.startswith(f"{root}("):
+        lookup = f"{root}: {lookup}"
+    return f"query One($id: {dialect.id_type}) {{ {lookup} {{ {selection} }} }}"
 
 
 def _page_spec(first: int, after: str | None = None, filter_: Any = None) -> dict[str, Any]:
@@ -154,7 +189,7 @@ def _page_case(
     if filter_ is not None:
         variables["filter"] = filter_
     body = {
-        "query": _page_document(operation, spec, variables=True),
+        "query": page_document(operation, spec, variables=True),
         "variables": variables,
         "operationName": operation,
     }
@@ -187,7 +222,7 @@ def _burst_cases() -> list[Case]:
             "filter": None,
             "parts": parts,
         }
-        body = {"query": _page_document(f"Burst{number}", spec, variables=False)}
+        body = {"query": page_document(f"Burst{number}", spec, variables=False)}
         cases.append(Case(body, spec))
     return cases
 
@@ -199,7 +234,7 @@ def _customer_case(customer_id: str) -> Case:
         "id": customer_id,
         "fields": _fields(ALL_FIELDS),
     }
-    query = f"query One($id: ID!) {{ customer(id: $id) {{ {_selection(spec['fields'])} }} }}"
+    query = customer_document(spec)
     return Case({"query": query, "variables": {"id": customer_id}, "operationName": "One"}, spec)
 
 
