@@ -4,7 +4,9 @@ Each workload runs A/B interleaved (gateway then raw, raw then gateway, …) for
 rounds; the table shows medians, and the ratio is the median of gateway/raw req/s
 measured in the same round. Servers are pinned to one core, wrk to the other. With
 --baseline-without or --rev the "raw" side is another gateway instead: this one with
-features switched off, or the gateway at a git revision (bench/trees.py).
+features switched off, or the gateway at a git revision (bench/trees.py). With --peer
+postgraphile, PostGraphile 5 (bench/peer.py) runs in the same rounds as a third server on
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from bench import procstat, trees, workloads
+from bench import peer, peer_documents, procstat, trees, workloads
 from bench.seed import Database, prepare
 from bench.servers import ROOT, Server, free_port, spawn, start_gateway, stop, wait_ready
 
@@ -133,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     )
+    parser.add_argument(
+        "--peer",
+        choices=peer.PEERS,
+        help="also measure this server in the same rounds, on PostgreSQL only (its npm "
+        "packages are installed in bench/postgraphile on first use)",
+    )
     return parser
 
 
@@ -196,17 +204,30 @@ def _run_backend(
         else:
             raw = _start_raw(databases["raw"], chosen["raw"], arguments, work_dir, server_core)
         rows: dict[str, Any] = {}
+        servers = [gateway, raw]
         try:
             wait_ready(gateway)
             wait_ready(raw)
+            other = _launch_peer(backend, arguments, databases, chosen, work_dir, server_core)
+            if other is not None:
+                servers.append(other.server)
             for ours, theirs in zip(chosen["gateway"], chosen["raw"], strict=True):
                 sides = {
                     "gateway": _Side(gateway, databases["gateway"], ours),
                     "raw": _Side(raw, databases["raw"], theirs),
                 }
-                rows[ours.name] = _run_workload(sides, arguments, work_dir, load_core)
+                peer_note = None
+                if other is not None:
+                    peer_workload = other.workloads[ours.name]
+                    if isinstance(peer_workload, str):
+                        peer_note = peer_workload
+                    else:
+                        sides["peer"] = _Side(other.server, databases["gateway"], peer_workload)
+                rows[ours.name] = _run_workload(
+                    sides, arguments, work_dir, load_core, peer_note=peer_note
+                )
         finally:
-            for server in (gateway, raw):
+            for server in servers:
                 stop(server)
     baseline = (
         f"at {arguments.rev}"
@@ -215,13 +236,31 @@ def _run_backend(
         if arguments.baseline_without
         else "raw"
     )
-    _print_table(backend, rows, baseline)
+    _print_table(backend, rows, baseline, peer=arguments.peer)
     return {"rows": rows}
+
+
+def _launch_peer(
+    backend: str,
+    arguments: argparse.Namespace,
+    databases: dict[str, Database],
+    chosen: dict[str, list[workloads.Workload]],
+    work_dir: Path,
+    core: int | None,
+) -> peer.Peer | None:
+    """The --peer server, ready, on the gateway's database (PostgreSQL only)."""
+    if not arguments.peer:
+        return None
+    if backend == "sqlite":
+        print(f"   peer {arguments.peer}: skipped on SQLite (it runs on PostgreSQL only)")
+        return None
+    print(f"   peer {arguments.peer}: PostGraphile 5 on the same database and core", flush=True)
+    return peer.launch(databases["gateway"], chosen["gateway"], work_dir, core)
 
 
 @dataclass(frozen=True)
 class _Side:
-    """One of the two servers a workload compares, the database it serves, and the
+    """One of the servers a workload compares, the database it serves, and the
     workload's requests for that database."""
 
     server: Server
@@ -405,12 +444,29 @@ def _wrk(
     )
 
 
+def _check_peer(gateway: _Side, other: _Side) -> str | None:
+    """None when the peer answers every case with the gateway's customers in the
+    gateway's order, else why not."""
+    pairs = zip(gateway.workload.cases, other.workload.cases, strict=True)
+    for index, (case, their_case) in enumerate(pairs):
+        ours = _answer(gateway, case, "/graphql")
+        theirs = _answer(other, their_case, "/graphql")
+        problem = peer_documents.differences(case.raw, ours, theirs)
+        if problem:
+            return f"case {index}: {problem}"
+    return None
+
+
 def _run_workload(
     sides: dict[str, _Side],
     arguments: argparse.Namespace,
     work_dir: Path,
     load_core: int | None,
+    *,
+    peer_note: str | None = None,
 ) -> dict[str, Any]:
+    """Every side's rounds, interleaved (forward, then backward, …); `peer_note` says why
+    a --peer has no documents for this workload."""
     name = sides["gateway"].workload.name
     print(f"-- {name}: {workloads.DESCRIPTIONS[name]}", flush=True)
     ablated = {*arguments.without.split(","), *arguments.baseline_without.split(",")}
@@ -423,6 +479,13 @@ def _run_workload(
     if problem:
         print(f"   skipped: {problem}", flush=True)
         return {"skipped": problem}
+    if "peer" in sides:
+        peer_note = _check_peer(sides["gateway"], sides["peer"])
+        if peer_note:
+            del sides["peer"]
+    if peer_note and arguments.peer:
+        print(f"   {arguments.peer}: not measured ({peer_note})", flush=True)
+    names = list(sides)
     files = {
         side: _requests_file(
             work_dir / f"{name}-{side}.txt",
@@ -430,28 +493,24 @@ def _run_workload(
             sides[side].database,
             raw=not sides[side].server.speaks_graphql,
         )
-        for side in ("gateway", "raw")
+        for side in names
     }
-    servers = {side: sides[side].server for side in ("gateway", "raw")}
-    for side in ("gateway", "raw"):
+    servers = {side: sides[side].server for side in names}
+    for side in names:
         _wrk(servers[side], files[side], arguments.warmup, arguments.connections, load_core)
-    samples: dict[str, list[Sample]] = {"gateway": [], "raw": []}
+    samples: dict[str, list[Sample]] = {side: [] for side in names}
     for round_number in range(arguments.runs):
-        order = ("gateway", "raw") if round_number % 2 == 0 else ("raw", "gateway")
+        order = names if round_number % 2 == 0 else names[::-1]
         for side in order:
             sample = _wrk(
                 servers[side], files[side], arguments.duration, arguments.connections, load_core
             )
             samples[side].append(sample)
-        gw, rw = samples["gateway"][-1], samples["raw"][-1]
-        print(
-            f"   round {round_number + 1}: gateway {gw.rps:8.0f} req/s p50 {gw.p50_ms:6.2f} ms"
-            f" | raw {rw.rps:8.0f} req/s p50 {rw.p50_ms:6.2f} ms | ratio {gw.rps / rw.rps:.3f}"
-            + (f" | errors {gw.errors}/{rw.errors}" if gw.errors or rw.errors else ""),
-            flush=True,
-        )
+        _print_round(round_number, {side: samples[side][-1] for side in names}, arguments.peer)
     row: dict[str, Any] = {"samples": {k: [asdict(s) for s in v] for k, v in samples.items()}}
-    for side in ("gateway", "raw"):
+    if peer_note:
+        row["peer_skipped"] = peer_note
+    for side in names:
         values = samples[side]
         row[side] = {
             "rps": statistics.median(s.rps for s in values),
@@ -461,33 +520,76 @@ def _run_workload(
             "errors": sum(s.errors for s in values),
             "peak_rss_mib": procstat.peak_rss_mib(servers[side].pid),
         }
-    row["ratio"] = statistics.median(
-        g.rps / r.rps for g, r in zip(samples["gateway"], samples["raw"], strict=True)
-    )
+    for ratio, side in (("ratio", "raw"), ("peer_ratio", "peer")):
+        if side in samples:
+            row[ratio] = statistics.median(
+                g.rps / r.rps for g, r in zip(samples["gateway"], samples[side], strict=True)
+            )
     return row
 
 
-def _print_table(backend: str, rows: dict[str, Any], baseline: str = "raw") -> None:
-    """The medians; `baseline` names what the "raw" columns measured."""
+def _cells(row: dict[str, Any], sides: list[str], ratios: list[str]) -> list[str]:
+    """A table row's cells after the workload's name: each side's req/s, the ratios,
+    each side's p50 / p99, then CPU and RSS of every side in one cell each."""
+
+    def each(render: Any) -> list[str]:
+        return [render(row[side]) if side in row else "-" for side in sides]
+
+    gw = row["gateway"]
+    errors = f" ({gw['errors']} errors)" if gw["errors"] else ""
+    rates = each(lambda stats: f"{stats['rps']:,.0f}")
+    rates[0] += errors
+    return [
+        *rates,
+        *(f"{row[ratio]:.3f}" if ratio in row else "-" for ratio in ratios),
+        *each(lambda stats: f"{stats['p50_ms']:.2f} / {stats['p99_ms']:.2f}"),
+        " / ".join(each(lambda stats: f"{stats['cpu_us']:,.0f}")),
+        " / ".join(each(lambda stats: f"{stats['peak_rss_mib']:.0f}")),
+    ]
+
+
+def _print_round(round_number: int, last: dict[str, Sample], peer_name: str | None) -> None:
+    """One round's req/s and p50 of each side, and the gateway's ratios to the others."""
+    labels = {"gateway": "gateway", "raw": "raw", "peer": peer_name or "peer"}
+    gw = last["gateway"]
+    parts = [
+        f"{labels[side]} {sample.rps:8.0f} req/s p50 {sample.p50_ms:6.2f} ms"
+        for side, sample in last.items()
+    ]
+    parts.append(f"ratio {gw.rps / last['raw'].rps:.3f}")
+    if "peer" in last:
+        parts.append(f"gateway/{labels['peer']} {gw.rps / last['peer'].rps:.3f}")
+    errors = [sample.errors for sample in last.values()]
+    if any(errors):
+        parts.append("errors " + "/".join(str(count) for count in errors))
+    print(f"   round {round_number + 1}: " + " | ".join(parts), flush=True)
+
+
+def _print_table(
+    backend: str, rows: dict[str, Any], baseline: str = "raw", *, peer: str | None = None
+) -> None:
+    """The medians; `baseline` names what the "raw" columns measured, `peer` the third
+    server's (its columns are "-" where it had no documents or answered other customers)."""
+    columns = {"gateway": "gateway", "raw": baseline, **({"peer": peer} if peer else {})}
+    labels = " / ".join(columns.values())
+    ratios = {"ratio": "ratio", **({"peer_ratio": f"gateway/{peer}"} if peer else {})}
+    header = [
+        "workload",
+        *(f"{label} req/s" for label in columns.values()),
+        *ratios.values(),
+        *(f"{label} p50 / p99 ms" for label in columns.values()),
+        f"CPU µs/req {labels}",
+        f"peak RSS MiB {labels}",
+    ]
     print(f"\n### {backend}\n")
-    print(
-        f"| workload | gateway req/s | {baseline} req/s | ratio | gateway p50 / p99 ms "
-        f"| {baseline} p50 / p99 ms | CPU µs/req gateway / {baseline} "
-        f"| peak RSS MiB gateway / {baseline} |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
     for name, row in rows.items():
         if "skipped" in row:
-            print(f"| {name} | skipped: {row['skipped'].splitlines()[0]} | | | | | | |")
+            blanks = " |" * (len(header) - 2)
+            print(f"| {name} | skipped: {row['skipped'].splitlines()[0]} |{blanks}")
             continue
-        gw, raw = row["gateway"], row["raw"]
-        errors = f" ({gw['errors']} errors)" if gw["errors"] else ""
-        print(
-            f"| {name} | {gw['rps']:,.0f}{errors} | {raw['rps']:,.0f} | {row['ratio']:.3f} "
-            f"| {gw['p50_ms']:.2f} / {gw['p99_ms']:.2f} | {raw['p50_ms']:.2f} / "
-            f"{raw['p99_ms']:.2f} | {gw['cpu_us']:,.0f} / {raw['cpu_us']:,.0f} "
-            f"| {gw['peak_rss_mib']:.0f} / {raw['peak_rss_mib']:.0f} |"
-        )
+        print("| " + " | ".join([name, *_cells(row, list(columns), list(ratios))]) + " |")
     if "page50" in rows and "deep" in rows and "gateway" in rows["deep"]:
         first, deep = rows["page50"]["gateway"]["p50_ms"], rows["deep"]["gateway"]["p50_ms"]
         print(f"\ndeep page p50 / first page p50 (gateway): {deep / first:.2f}")
