@@ -23,7 +23,8 @@ transaction's last, so the lock is held across the commit only. Every part of th
 statement shares the snapshot taken when it started, before any wait on the lock; that
 changes nothing, as ON CONFLICT DO UPDATE locks and updates the newest committed version
 of the row whatever the snapshot, and the event's insert reads only the upsert's
-RETURNING. On SQLite the upsert and the insert are two statements.
+RETURNING. On SQLite the upsert and the insert are two statements, run together on the
+connection's thread (app/events/sqlite_log.py).
 
 The head only ever moves forward, so clocks that differ between replicas, or a burst
 of more than one event per millisecond, move id times a little ahead of `created_at`
@@ -32,6 +33,7 @@ of more than one event per millisecond, move id times a little ahead of `created
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,13 +41,15 @@ from typing import Any
 import orjson
 from sqlalchemy import RowMapping, TextClause, bindparam, func, insert, text
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
 from app.clock import now_ms
 from app.customers.models import WRITABLE_FIELDS, CustomerRecord, customers_table
 from app.events.models import EventType, events_table, heads_table
-from app.ids import event_id_sql, new_event_id, random_bits, timed_value_sql
+from app.events.sqlite_log import EventStatements, write_event
+from app.ids import event_id_sql, random_bits, timed_value_sql
 from app.store.wakeups import CHANNEL, mark
 
 # previousAttributes names fields by their GraphQL names; the writable ones are the same.
@@ -77,10 +81,7 @@ async def record_event(
     the transaction commits, as the head's lock is held from here until then.
 
     `new_row`, the customers table's values of the customer a creation inserts, is
-    inserted first: by the same statement on PostgreSQL, by one of its own on SQLite."""
-    if new_row is not None and connection.dialect.name != "postgresql":
-        await connection.execute(_INSERT_CUSTOMER, new_row)
-        new_row = None
+    inserted first, by the same statement on PostgreSQL, in the same crossing on SQLite."""
     created_at = now_ms()
     previous_attributes = None if previous is None else changed_fields(previous, customer)
     values = {
@@ -139,8 +140,8 @@ async def _advance_head(
     PostgreSQL, and on SQLite through the Store.
 
     On PostgreSQL that is one statement, which makes the id itself and inserts `new_row`
-    (a new customer's) before the upsert; on SQLite the head's upsert, then the event's
-    insert, and `new_row` is none of their business (record_event inserted it)."""
+    (a new customer's) before the upsert; on SQLite `new_row`'s insert, the head's upsert
+    and the event's insert, run together on the connection's thread (app/events/sqlite_log.py)."""
     topic = events_topic(principal.account_id, principal.live)
     if connection.dialect.name == "postgresql":
         statement, row = _RECORD_POSTGRES, {}
@@ -160,19 +161,14 @@ async def _advance_head(
         )
         return str(recorded.scalar_one())
     mark(connection, topic)
-    head = (await connection.execute(_ADVANCE_SQLITE, values)).scalar_one()
-    event_id = new_event_id(int(head))
-    await connection.execute(
-        _INSERT_EVENT,
-        {
-            **values,
-            "id": event_id,
-            "created_at": values["now"],
-            "customer": customer.to_json(),
-            "previous_attributes": previous_attributes,
-        },
-    )
-    return event_id
+    event = {
+        **values,
+        "created_at": values["now"],
+        "customer": customer.to_json(),
+        "previous_attributes": previous_attributes,
+    }
+    statements = _sqlite_statements(connection.dialect)
+    return await write_event(connection, statements, values, event, new_row)
 
 
 # SQLite: the head's upsert, and then the event's insert. Built once, with parameters, so
@@ -186,6 +182,12 @@ _ADVANCE_SQLITE = _UPSERT_HEAD.on_conflict_do_update(
 ).returning(heads_table.c.last_ms)
 _INSERT_EVENT = insert(events_table)
 _INSERT_CUSTOMER = insert(customers_table)
+
+
+@functools.lru_cache(maxsize=16)
+def _sqlite_statements(dialect: Dialect) -> EventStatements:
+    """The SQLite statements compiled for an engine's dialect, once."""
+    return EventStatements(_INSERT_CUSTOMER, _ADVANCE_SQLITE, _INSERT_EVENT, dialect)
 
 
 def _row_parameters(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,10 +14,12 @@ skipped when no transaction is open, where sqlite3 would do nothing either.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Generator, Iterable
-from typing import Any
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, TypeVar
 
 import aiosqlite
+
+T = TypeVar("T")
 
 
 class Connection(aiosqlite.Connection):
@@ -99,3 +101,12 @@ def connect(database: str, **options: Any) -> Connection:
     connection = Connection(connector, iter_chunk_size=64)
     connection._thread.daemon = True  # as SQLAlchemy does for aiosqlite
     return connection
+
+
+async def run_on_thread(
+    connection: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]
+) -> T:
+    """`work` with the sqlite3 connection, on its own thread: the statements it runs cost
+    one crossing together."""
+    result: T = await connection._execute(work, connection._conn)  # type: ignore[no-untyped-call]
+    return result
