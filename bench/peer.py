@@ -5,8 +5,9 @@ and installed there by `npm ci` the first time a bench asks for the peer (never 
 scripts/setup, never at the gateway's run time). PostGraphile introspects one schema of
 the bench's database, `<schema>_postgraphile`, which holds a single view: the read
 account's test-mode customers (the rows every read workload of the gateway serves), with
-`object` as a column and `id` as its primary key (a smart comment), so the peer's
-documents need no account or live arguments and answer the same customers.
+`object` as a column, `id` as its primary key and the table's NOT NULL columns marked so
+(smart comments), so the peer's documents need no account or live arguments and answer
+the same customers.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import String, literal, select, text
+from sqlalchemy import Select, String, literal, select, text
 from sqlalchemy.schema import CreateSchema
 
 from app.customers.models import customers_table
@@ -83,8 +85,15 @@ async def expose(database: Database) -> str:
             await connection.execute(text(f"DROP VIEW IF EXISTS {quoted}.customers"))
             await connection.execute(text(f"CREATE VIEW {quoted}.customers AS {body}"))
             await connection.execute(
-                text(f"COMMENT ON VIEW {quoted}.customers IS E'@primaryKey id'")
+                text(f"COMMENT ON VIEW {quoted}.customers IS '@primaryKey id'")
             )
+            # A view's columns all look nullable; told which are not, PostGraphile compares
+            # a cursor as a row, `(created_at, id) < ($1, $2)`, as the gateway does, where
+            # its null-safe OR form made PostgreSQL's generic plan walk the whole index.
+            for column in map(engine.dialect.identifier_preparer.quote, _not_null(rows)):
+                await connection.execute(
+                    text(f"COMMENT ON COLUMN {quoted}.customers.{column} IS '@notNull'")
+                )
     finally:
         await engine.dispose()
     return schema
@@ -111,6 +120,16 @@ def launch(database: Database, chosen: list[Workload], work_dir: Path, core: int
         stop(server)
         raise
     return Peer(server, peer_documents.build(chosen, cursor))
+
+
+def _not_null(rows: Select[Any]) -> list[str]:
+    """The view's columns that are never null: the table's NOT NULL ones and `object`."""
+    table = customers_table.c
+    return [
+        column.name
+        for column in rows.selected_columns
+        if column.name not in table or not table[column.name].nullable
+    ]
 
 
 def start(database: Database, work_dir: Path, core: int | None) -> Server:
