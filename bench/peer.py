@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Select, String, literal, select, text
 from sqlalchemy.schema import CreateSchema
 
-from app.customers.models import customers_table
+from app.customers.models import TEXT_FIELDS, customer_columns, customers_table
 from app.store.engine import create_engine
 from bench import peer_documents
 from bench.seed import Database
@@ -34,17 +34,13 @@ from bench.workloads import Workload
 PEERS = ("postgraphile",)
 FOLDER = Path(__file__).resolve().parent / "postgraphile"
 NODE = FOLDER / "node_modules" / ".bin" / "node"
-# The view's columns: what the gateway's documents select, and the casefolded keys its
-# filters match (the peer's filter documents name them, as the gateway's SQL does).
-_VIEW_COLUMNS = ("id", "live", "created_at", "updated_at", "name", "email", "phone", "metadata")
-_KEY_COLUMNS = ("name_key", "email_key")
 
 
 def install() -> None:
     """`npm ci` in bench/postgraphile unless this lock file's packages are there."""
     lock = FOLDER / "package-lock.json"
     stamp = FOLDER / "node_modules" / f".installed-{_digest(lock)}"
-    if stamp.exists():
+    if stamp.exists() and NODE.exists():
         return
     if shutil.which("npm") is None:
         raise RuntimeError("the PostGraphile peer needs npm (apt-get install npm)")
@@ -52,6 +48,9 @@ def install() -> None:
     subprocess.run(
         ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=FOLDER, check=True
     )
+    if not NODE.exists():
+        # The `node` package brings its binary in a preinstall script, which npm may skip.
+        raise RuntimeError(f"npm ci installed no {NODE} (were install scripts skipped?)")
     stamp.touch()
 
 
@@ -68,11 +67,12 @@ async def expose(database: Database) -> str:
     assert database.schema is not None
     schema = schema_for(database)
     c = customers_table.c
+    # A customer's columns as the gateway reads them, `object`, and the casefolded keys
+    # its filters match (the peer's filter documents name them, as the gateway's SQL does).
     rows = select(
-        c.id,
+        *customer_columns,
         literal("customer", String()).label("object"),
-        *(c[name] for name in _VIEW_COLUMNS[1:]),
-        *(c[name] for name in _KEY_COLUMNS),
+        *(c[field.key] for field in TEXT_FIELDS),
     ).where(c.account_id == database.read_account, c.live.is_(False))
     engine = create_engine(database.settings())
     # DDL takes no parameters: the account id is rendered by SQLAlchemy as a literal.
