@@ -20,10 +20,12 @@ from typing import Any
 from bench import workloads
 from bench.workloads import Case, Workload
 
+# The gateway's default order, created_at DESC, id DESC.
+_ORDER = "orderBy: [CREATED_AT_DESC, ROW_ID_DESC]"
 POSTGRAPHILE = workloads.Dialect(
     connection="allCustomers",
     cursor_type="Cursor",
-    page_arguments=", orderBy: [CREATED_AT_DESC, ROW_ID_DESC]",
+    page_arguments=f", {_ORDER}",
     lookup="customerByRowId(rowId: $id)",
     id_type="String!",
     renames={"id": "rowId"},
@@ -91,10 +93,7 @@ def _case(case: Case, deep_cursor: str) -> Case:
 
 def deep_cursor(port: int) -> str:
     """PostGraphile's cursor for the customer the gateway's deep cursor points at."""
-    query = (
-        f"{{ allCustomers(last: {_DEEP_FROM_END + 1}, orderBy: [CREATED_AT_DESC, ROW_ID_DESC]) "
-        "{ edges { cursor } } }"
-    )
+    query = f"{{ allCustomers(last: {_DEEP_FROM_END + 1}, {_ORDER}) {{ edges {{ cursor }} }} }}"
     answer = json.loads(post(port, {"query": query}))
     return str(answer["data"]["allCustomers"]["edges"][0]["cursor"])
 
