@@ -43,10 +43,12 @@ def start_gateway(
     name: str = "gateway",
     tree: Path = ROOT,
     environment: dict[str, str] | None = None,
+    profile: tuple[Path, float] | None = None,
 ) -> Server:
     """The gateway of `tree` (this checkout by default, run with this tree's virtualenv)
     on `database`, with rate limits on and a bucket no load empties; `environment` adds
-    or overrides settings."""
+    or overrides settings; `profile` (a file, seconds between samples) runs it under
+    bench.profile's sampler."""
     port = free_port()
     env = {
         **os.environ,
@@ -66,6 +68,9 @@ def start_gateway(
     if without:
         # Ablation: the same gateway with the named optimisations switched off.
         command[2:3] = ["bench.launch", "--without", without, "--"]
+    if profile is not None:
+        output, interval = profile
+        command[2:3] = ["bench.profile", "--record", str(output), str(interval), "--"]
     return spawn(name, command, env, port, work_dir, core, speaks_graphql=True, cwd=tree)
 
 
