@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -53,15 +53,18 @@ class Store:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reading; each statement sees what was committed before it."""
-        async with AsyncExitStack() as stack:
-            await self._queue(stack, writes=False)
-            yield await stack.enter_async_context(self._reads.connect())
+        await self._take_turn(writes=False)
+        try:
+            async with self._reads.connect() as connection:
+                yield connection
+        finally:
+            self._give_turn(writes=False)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction, committed when the block ends, rolled back if it raises."""
-        async with AsyncExitStack() as stack:
-            await self._queue(stack, writes=True)
+        await self._take_turn(writes=True)
+        try:
             async with self.engine.begin() as connection:
                 try:
                     yield connection
@@ -69,22 +72,34 @@ class Store:
                     marked = _forget_marked(connection)
             # Committed (a rollback or a failed commit raised instead): wake its topics.
             self.wakeups.wake(marked)
+        finally:
+            self._give_turn(writes=True)
 
-    async def _queue(self, stack: AsyncExitStack, *, writes: bool) -> None:
-        """Wait for this request's turn (SQLite's writer turn first for a write), counted."""
+    async def _take_turn(self, *, writes: bool) -> None:
+        """Wait for this request's turn (SQLite's writer turn first for a write), counted.
+        Plain calls rather than an exit stack: every request takes one."""
         self.waiting += 1
         try:
-            if writes and self._writer is not None:
-                await stack.enter_async_context(self._writer)
+            writer = self._writer if writes else None
+            if writer is not None:
+                await writer.acquire()
             if self._turns is not None:
-                await stack.enter_async_context(self._turns)
+                try:
+                    await self._turns.acquire()
+                except BaseException:
+                    if writer is not None:
+                        writer.release()
+                    raise
         finally:
             self.waiting -= 1
         self.in_use += 1
-        stack.callback(self._release)
 
-    def _release(self) -> None:
+    def _give_turn(self, *, writes: bool) -> None:
         self.in_use -= 1
+        if self._turns is not None:
+            self._turns.release()
+        if writes and self._writer is not None:
+            self._writer.release()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Store:
