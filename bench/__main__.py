@@ -333,7 +333,7 @@ def _requests_file(
 ) -> Path:
     lines = []
     for index, case in enumerate(workload.cases):
-        secret = database.write_secret if case.writes else database.read_secret
+        secret = database.secret(case.writes)
         if not raw and case.get_path:
             # An empty body makes requests.lua send a GET.
             lines.append(f"{case.get_path}\tBearer {secret}\t")
@@ -403,7 +403,7 @@ def _check(gateway: _Side, raw: _Side, *, same_cursors: bool, same_rows: bool) -
 def _answer(side: _Side, case: workloads.Case, path: str) -> bytes:
     """The side's answer to the case (POSTed to `path`; for a case by documentId, the POST
     registers the document and the answer is the GET's, which is what is timed)."""
-    secret = side.database.write_secret if case.writes else side.database.read_secret
+    secret = side.database.secret(case.writes)
     answer = _post(side.server, path, secret, case.body)
     if case.get_path and side.server.speaks_graphql:
         answer = _post(side.server, case.get_path, secret, None)

@@ -163,8 +163,7 @@ def _send(port: int, database: Database, workload: workloads.Workload) -> None:
             data=orjson.dumps(case.body),
             headers={
                 "Content-Type": "application/json",
-                "Authorization": "Bearer "
-                + (database.write_secret if case.writes else database.read_secret),
+                "Authorization": "Bearer " + database.secret(case.writes),
             },
         )
         with urllib.request.urlopen(request, timeout=120) as response:

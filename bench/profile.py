@@ -118,7 +118,7 @@ async def _register(url: str, database: Database, workload: workloads.Workload) 
     async with aiohttp.ClientSession() as session:
         for case in workload.cases:
             if case.get_path:
-                headers = {"Authorization": f"Bearer {database.read_secret}"}
+                headers = {"Authorization": f"Bearer {database.secret(case.writes)}"}
                 async with session.post(url, json=case.body, headers=headers) as response:
                     await response.read()
 
@@ -136,7 +136,7 @@ async def _send(
     async def client(session: aiohttp.ClientSession, number: int) -> None:
         for index in range(number, count, arguments.concurrency):
             case = cases[index % len(cases)]
-            secret = database.write_secret if case.writes else database.read_secret
+            secret = database.secret(case.writes)
             headers = {"Authorization": f"Bearer {secret}"}
             request: Any = (
                 session.get(url.removesuffix("/graphql") + case.get_path, headers=headers)

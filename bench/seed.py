@@ -120,6 +120,10 @@ class Database:
             values["database_schema"] = self.schema
         return Settings(_env_file=None, **values)
 
+    def secret(self, writes: bool) -> str:
+        """The key a request is sent with: the write account's for writes."""
+        return self.write_secret if writes else self.read_secret
+
     def environment(self) -> dict[str, str]:
         """The variables the gateway reads to use this database."""
         values = {"DATABASE_URL": self.url}
