@@ -69,6 +69,8 @@ def start_gateway(
         # Ablation: the same gateway with the named optimisations switched off.
         command[2:3] = ["bench.launch", "--without", without, "--"]
     if profile is not None:
+        if without:
+            raise ValueError("a profiled gateway runs without ablations")
         output, interval = profile
         command[2:3] = ["bench.profile", "--record", str(output), str(interval), "--"]
     return spawn(name, command, env, port, work_dir, core, speaks_graphql=True, cwd=tree)
