@@ -10,7 +10,7 @@ import pytest
 
 from app.customers.ordering import DEFAULT_ORDER, Position
 from tests.gateway import Gateway
-from tests.test_lookups import recorded_statements
+from tests.statements import recorded_statements
 
 PAGE = "{{ customers({arguments}) {{ nodes {{ id }} }} }}"
 WITH_CURSOR = "query($a: String) {{ customers({arguments}) {{ nodes {{ id }} }} }}"
@@ -51,7 +51,7 @@ async def test_a_refused_argument_runs_no_statement(gateway: Gateway, case: str)
         name: value(gateway) if callable(value) else value for name, value in given.items()
     }
     await gateway.data("{ customers(first: 1) { nodes { id } } }")  # the key is now cached
-    with recorded_statements(gateway.engine) as seen:
+    with recorded_statements(gateway.store) as seen:
         status, body = await gateway.post(query, variables)
     assert status == 200
     assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], body
@@ -60,6 +60,6 @@ async def test_a_refused_argument_runs_no_statement(gateway: Gateway, case: str)
 
 async def test_the_counter_sees_an_accepted_request(gateway: Gateway) -> None:
     await gateway.data("{ customers(first: 1) { nodes { id } } }")
-    with recorded_statements(gateway.engine) as seen:
+    with recorded_statements(gateway.store) as seen:
         await gateway.data('{ customers(filter: {name: {startsWith: "p"}}) { nodes { id } } }')
     assert seen

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.gateway import Gateway
-from tests.test_lookups import recorded_statements
+from tests.statements import recorded_statements
 
 PAGE = """query($first: Int, $after: String, $last: Int, $before: String) {
   customers(first: $first, after: $after, last: $last, before: $before) {
@@ -177,10 +177,10 @@ async def test_total_count_ignores_pagination_and_is_computed_only_when_asked(
     gateway: Gateway,
 ) -> None:
     await make_customers(gateway, 4)
-    with recorded_statements(gateway.engine) as statements:
+    with recorded_statements(gateway.store) as statements:
         data = await gateway.data("{ customers(first: 1) { totalCount nodes { id } } }")
     assert data["customers"]["totalCount"] == 4
     assert any("count(" in s.lower() for s in statements)
-    with recorded_statements(gateway.engine) as statements:
+    with recorded_statements(gateway.store) as statements:
         await gateway.data("{ customers(first: 1) { nodes { id } } }")
     assert not any("count(" in s.lower() for s in statements)

@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from tests.gateway import Gateway
-
-
-@contextmanager
-def recorded_statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+from tests.statements import recorded_statements
 
 
 async def test_customer_and_node_return_all_fields(gateway: Gateway) -> None:
@@ -71,7 +51,7 @@ async def test_nodes_keeps_order_and_duplicates_with_null_for_missing(gateway: G
 
 async def test_nodes_reads_the_whole_list_in_one_query(gateway: Gateway) -> None:
     ids = [(await gateway.create_customer(name=f"N{i}"))["id"] for i in range(5)]
-    with recorded_statements(gateway.engine) as statements:
+    with recorded_statements(gateway.store) as statements:
         data = await gateway.data(
             "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids + ids}
         )

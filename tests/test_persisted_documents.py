@@ -16,7 +16,7 @@ from app.documents.registry import NewDocument, add_documents
 from app.web import documents as document_checks
 from app.web.state import PERSISTED
 from tests.gateway import Gateway
-from tests.test_lookups import recorded_statements
+from tests.statements import recorded_statements
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 PAGE = "query Page($first: Int!) { customers(first: $first) { nodes { id name } } }"
@@ -217,11 +217,11 @@ async def test_a_stored_document_is_checked_once_and_looked_up_once(
 
     monkeypatch.setattr(document_checks, "validate", counted)
     await gateway.data(TYPENAME)  # the key is remembered from here on
-    with recorded_statements(gateway.engine) as first:
+    with recorded_statements(gateway.store) as first:
         status, body, _ = await gateway.send({"documentId": sha256(TYPENAME)})
     assert (status, body) == (200, {"data": {"__typename": "Query"}})
     assert len(first) == 1 and "persisted_documents" in first[0]
-    with recorded_statements(gateway.engine) as later:
+    with recorded_statements(gateway.store) as later:
         for _ in range(3):
             status, body, _ = await gateway.send({"documentId": sha256(TYPENAME)})
             assert status == 200

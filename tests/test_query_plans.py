@@ -10,16 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.customers import prefix_plans
 from tests import reference_model
 from tests.customer_rows import customer_row, insert_customers
 from tests.gateway import Gateway
+from tests.statements import recorded_executions
 
 COUNT = 1_500
 BASE = 1_700_000_000_000
@@ -57,23 +57,9 @@ async def many(gateway: Gateway) -> list[dict[str, Any]]:
     return rows
 
 
-@contextmanager
-def recorded(gateway: Gateway) -> Iterator[list[tuple[str, Any]]]:
-    statements: list[tuple[str, Any]] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(gateway.engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(gateway.engine.sync_engine, "before_cursor_execute", record)
-
-
 async def read_page(gateway: Gateway, **variables: Any) -> tuple[list[str], list[tuple[str, Any]]]:
     """The ids on one `customers` page, and the statements that read its rows."""
-    with recorded(gateway) as statements:
+    with recorded_executions(gateway.store) as statements:
         data = await gateway.data(PAGE, variables)
     ids = [node["id"] for node in data["customers"]["nodes"]]
     return ids, [

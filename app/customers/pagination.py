@@ -19,17 +19,19 @@ from itertools import takewhile
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, or_, select, true, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
 from app.customers.filters import CompiledFilter
 from app.customers.models import CustomerRecord, customer_columns, customers_table
 from app.customers.ordering import Order, Position, compare, position_of
+from app.store.driver import Reader
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1_000
 
 _id = customers_table.c.id
+# Where a read statement with a start has its `behind` column: after the customer's.
+_BEHIND = len(customer_columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +64,7 @@ def scope_values(principal: Principal) -> dict[str, object]:
 
 
 async def fetch_page(
-    connection: AsyncConnection,
+    reader: Reader,
     *,
     principal: Principal,
     order: Order,
@@ -79,7 +81,7 @@ async def fetch_page(
     before `before`). With first and no after there is no previous page; with last and
     no before, no next page.
     """
-    walk = _Walk(connection, order, principal, condition)
+    walk = _Walk(reader, order, principal, condition)
     if last is None:
         size = first if first is not None else DEFAULT_PAGE_SIZE
         fetched, behind = await walk.read(start=after, backward=False, limit=size + 1)
@@ -121,12 +123,12 @@ class _Walk:
 
     def __init__(
         self,
-        connection: AsyncConnection,
+        reader: Reader,
         order: Order,
         principal: Principal,
         condition: CompiledFilter | None,
     ) -> None:
-        self._connection = connection
+        self._reader = reader
         self._order = order
         self._condition = condition
         self._scope = scope_values(principal)
@@ -139,19 +141,17 @@ class _Walk:
         out before the page is full."""
         shape = _Shape(self._order, backward, _in_null_group(start), False)
         first, *others = self._statements(_read_statements, shape)
-        rows = (await self._connection.execute(first, self._values(start, limit))).all()
+        rows = await self._reader.rows(first, self._values(start, limit))
         found = [CustomerRecord.from_row(row) for row in rows]
         for statement in others:
             if len(found) >= limit:
                 break
-            result = await self._connection.execute(
-                statement, self._values(None, limit - len(found))
-            )
-            found.extend(CustomerRecord.from_row(row) for row in result)
+            more = await self._reader.rows(statement, self._values(None, limit - len(found)))
+            found.extend(CustomerRecord.from_row(row) for row in more)
         if start is None:
             return found, False
         if rows:
-            return found, bool(rows[0].behind)
+            return found, bool(rows[0][_BEHIND])
         return found, await self.any_beyond(start, backward=not backward, inclusive=True)
 
     async def any_beyond(
@@ -160,8 +160,7 @@ class _Walk:
         """Whether a match lies beyond `bound` (or at it, if inclusive) in this direction."""
         shape = _Shape(self._order, backward, _in_null_group(bound), inclusive)
         for statement in self._statements(_probe_statements, shape):
-            found = await self._connection.execute(statement, self._values(bound, 1))
-            if found.first() is not None:
+            if await self._reader.rows(statement, self._values(bound, 1)):
                 return True
         return False
 

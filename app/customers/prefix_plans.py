@@ -16,38 +16,47 @@ chooses well by itself.
 
 from __future__ import annotations
 
-from sqlalchemy import func, literal, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from functools import lru_cache
+
+from sqlalchemy import Select, func, literal, select
 
 from app.accounts.keys import Principal
 from app.customers.filters import TEXT_COLUMNS, FilterTree, index_prefixes, prefix_range
 from app.customers.models import customers_table
 from app.customers.ordering import Order
 from app.customers.pagination import SCOPE, scope_values
+from app.store.driver import Reader
 
 BROAD_PREFIX_ROWS = 1_000
 
 
 async def unindexed_prefixes(
-    connection: AsyncConnection, principal: Principal, tree: FilterTree, order: Order
+    reader: Reader, principal: Principal, tree: FilterTree, order: Order
 ) -> frozenset[str]:
     """The fields whose `startsWith` the page should check row by row, not by index."""
-    if connection.dialect.name != "sqlite":
+    if reader.dialect != "sqlite":
         return frozenset()
     broad = set()
     for field, prefix in index_prefixes(tree):
-        key = TEXT_COLUMNS[field][1]
-        if field in broad or key is order.key_column:
+        if field in broad or TEXT_COLUMNS[field][1] is order.key_column:
             continue  # in the order's own index, the range is the walk
-        in_range = (
-            select(literal(1))
-            .select_from(customers_table)
-            .where(SCOPE, *prefix_range(key, prefix))
-            .limit(BROAD_PREFIX_ROWS)
-            .subquery()
+        [(found,)] = await reader.rows(
+            _probe(field, prefix, BROAD_PREFIX_ROWS), scope_values(principal)
         )
-        probe = select(func.count()).select_from(in_range)
-        found = (await connection.execute(probe, scope_values(principal))).scalar_one()
         if found >= BROAD_PREFIX_ROWS:
             broad.add(field)
     return frozenset(broad)
+
+
+@lru_cache(maxsize=512)
+def _probe(field: str, prefix: str, most: int) -> Select[int]:
+    """How many customers (up to `most`) have `prefix` in `field`; one statement object
+    per prefix, so it is compiled once (app/store/statements.py)."""
+    in_range = (
+        select(literal(1))
+        .select_from(customers_table)
+        .where(SCOPE, *prefix_range(TEXT_COLUMNS[field][1], prefix))
+        .limit(most)
+        .subquery()
+    )
+    return select(func.count()).select_from(in_range)

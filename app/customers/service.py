@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, select, update
+from sqlalchemy import Select, bindparam, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
@@ -29,6 +30,7 @@ from app.errors import BadUserInput, UserError, UserErrorCode
 from app.events.log import record_event
 from app.events.models import EventType
 from app.ids import is_customer_id, new_customer_id
+from app.store.driver import Reader
 from app.store.store import Store
 
 MAX_LOOKUP_IDS = 1_000
@@ -63,8 +65,8 @@ async def get_customer(
     """The customer with this id if the principal can see it; malformed ids included."""
     if not is_customer_id(customer_id):
         return None
-    async with store.read() as connection:
-        return await _get_customer(connection, principal, customer_id)
+    async with store.reader() as reader:
+        return await _get_customer(reader, principal, customer_id)
 
 
 async def get_customers(
@@ -102,19 +104,19 @@ async def list_customers(
     first, last = check_page_sizes(page)
     after = _parse_cursor(cursors, order, "after", page.after)
     before = _parse_cursor(cursors, order, "before", page.before)
-    async with store.read() as connection:
+    async with store.reader() as reader:
         unindexed: frozenset[str] = frozenset()
         if customer_filter is not None:
-            unindexed = await unindexed_prefixes(connection, principal, customer_filter, order)
+            unindexed = await unindexed_prefixes(reader, principal, customer_filter, order)
         return await fetch_page(
-            connection,
+            reader,
             principal=principal,
             order=order,
             condition=_compiled(store, customer_filter, unindexed),
             first=first,
-            after=await _position(connection, principal, order, "after", after),
+            after=await _position(reader, principal, order, "after", after),
             last=last,
-            before=await _position(connection, principal, order, "before", before),
+            before=await _position(reader, principal, order, "before", before),
         )
 
 
@@ -126,9 +128,16 @@ async def count_customers(
 ) -> int:
     """How many of the principal's customers match, ignoring pagination."""
     compiled = _compiled(store, customer_filter)
-    statement = _COUNT if compiled is None else _COUNT.where(compiled.condition)
-    async with store.read() as connection:
-        return int((await connection.execute(statement, scope_values(principal))).scalar_one())
+    statement = _COUNT if compiled is None else _filtered_count(compiled)
+    async with store.reader() as reader:
+        [(count,)] = await reader.rows(statement, scope_values(principal))
+    return int(count)
+
+
+@lru_cache(maxsize=512)
+def _filtered_count(compiled: CompiledFilter) -> Select[int]:
+    """One statement object per filter, so it is compiled once (app/store/statements.py)."""
+    return _COUNT.where(compiled.condition)
 
 
 async def create_customer(
@@ -177,13 +186,13 @@ async def update_customer(
     event's previousAttributes come from the row as this transaction locked it."""
     changes, errors = clean_customer_fields(given)
     async with store.write() as connection:
+        if not is_customer_id(customer_id):
+            return MutationResult(user_errors=[_not_found(), *errors])
+        values = {**scope_values(principal), "customer_id": customer_id}
         if errors:
-            if await _get_customer(connection, principal, customer_id) is None:
+            if (await connection.execute(_BY_ID, values)).first() is None:
                 errors.insert(0, _not_found())
             return MutationResult(user_errors=errors)
-        if not is_customer_id(customer_id):
-            return MutationResult(user_errors=[_not_found()])
-        values = {**scope_values(principal), "customer_id": customer_id}
         before = (await connection.execute(_BY_ID_FOR_UPDATE, values)).first()
         if before is None:
             return MutationResult(user_errors=[_not_found()])
@@ -268,13 +277,12 @@ def _compiled(
 
 
 async def _get_customer(
-    connection: AsyncConnection, principal: Principal, customer_id: str
+    reader: Reader, principal: Principal, customer_id: str
 ) -> CustomerRecord | None:
     if not is_customer_id(customer_id):
         return None
-    values = {**scope_values(principal), "customer_id": customer_id}
-    row = (await connection.execute(_BY_ID, values)).first()
-    return CustomerRecord.from_row(row) if row else None
+    rows = await reader.rows(_BY_ID, {**scope_values(principal), "customer_id": customer_id})
+    return CustomerRecord.from_row(rows[0]) if rows else None
 
 
 def check_page_sizes(page: PageArguments) -> tuple[int | None, int | None]:
@@ -302,7 +310,7 @@ def _parse_cursor(
 
 
 async def _position(
-    connection: AsyncConnection,
+    reader: Reader,
     principal: Principal,
     order: Order,
     argument: str,
@@ -310,7 +318,7 @@ async def _position(
 ) -> Position | None:
     if not isinstance(parsed, str):
         return parsed
-    customer = await _get_customer(connection, principal, parsed)
+    customer = await _get_customer(reader, principal, parsed)
     if customer is None:
         raise BadUserInput(argument, f"{argument} does not name a customer you can see.")
     return position_of(order, customer)

@@ -14,7 +14,7 @@ as SQLAlchemy's DBAPIError, as any statement's is.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import exc
@@ -24,31 +24,7 @@ from sqlalchemy.sql import ClauseElement
 
 from app.ids import new_event_id
 from app.store.sqlite_connection import run_on_thread
-
-
-class Statement:
-    """A statement compiled once for a dialect's positional parameters, with the bind
-    processor of each parameter's type."""
-
-    __slots__ = ("_binds", "sql")
-
-    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        self.sql = compiled.string
-        self._binds: list[tuple[str, Any, Callable[[Any], Any] | None]] = []
-        for name in compiled.positiontup or ():  # type: ignore[attr-defined]
-            bind = compiled.binds[name]  # type: ignore[attr-defined]
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-            self._binds.append((name, bind.value, process))
-
-    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The positional parameters: each value by its name (a literal's own when not
-        given), as its type binds it."""
-        bound = []
-        for name, literal, process in self._binds:
-            value = values.get(name, literal)
-            bound.append(process(value) if process is not None else value)
-        return tuple(bound)
+from app.store.statements import CompiledStatement
 
 
 class EventStatements:
@@ -59,9 +35,9 @@ class EventStatements:
     def __init__(
         self, customer: ClauseElement, head: ClauseElement, event: ClauseElement, dialect: Dialect
     ) -> None:
-        self.customer = Statement(customer, dialect)
-        self.head = Statement(head, dialect)
-        self.event = Statement(event, dialect)
+        self.customer = CompiledStatement(customer, dialect)
+        self.head = CompiledStatement(head, dialect)
+        self.event = CompiledStatement(event, dialect)
 
 
 async def write_event(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.errors import StartupError
 from app.settings import Settings, SqliteSynchronous
 from app.store import sqlite_connection
+from app.store.driver import PostgresBackend, ReadPool, SqliteBackend
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every replica.
@@ -29,17 +30,11 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url, settings.db_pool_size, settings.sqlite_synchronous)
-    server_settings = {
-        "statement_timeout": str(settings.db_statement_timeout_ms),
-        "application_name": "customers-gateway",
-    }
-    if settings.database_schema:
-        server_settings["search_path"] = settings.database_schema
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
-        connect_args={"server_settings": server_settings},
+        connect_args=_postgres_connect_args(settings),
         json_deserializer=read_json,
     )
 
@@ -53,6 +48,37 @@ def create_engine(settings: Settings) -> AsyncEngine:
             raise DisconnectionError("the server closed this pooled connection")
 
     return engine
+
+
+def create_read_pool(settings: Settings, engine: AsyncEngine) -> ReadPool:
+    """The driver connections for reads beside the engine (app/store/driver.py), with
+    the engine's connection settings; none is opened yet."""
+    url = make_url(settings.database_url)
+    backend: PostgresBackend | SqliteBackend
+    if url.get_backend_name() != "sqlite":
+        backend = PostgresBackend.for_engine(url, engine.dialect, _postgres_connect_args(settings))
+    elif settings.sqlite_path is None:
+        # An in-memory database lives in the engine's one connection: reads borrow it.
+        backend = SqliteBackend(lambda: _borrowed_connection(engine), owned=False)
+    else:
+        path = settings.sqlite_path
+        backend = SqliteBackend(lambda: sqlite_connection.connect(path, timeout=30))
+    return ReadPool(backend, engine.dialect, settings.db_pool_size)
+
+
+async def _borrowed_connection(engine: AsyncEngine) -> Any:
+    raw = await engine.raw_connection()
+    return raw.driver_connection
+
+
+def _postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    server_settings = {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "application_name": "customers-gateway",
+    }
+    if settings.database_schema:
+        server_settings["search_path"] = settings.database_schema
+    return {"server_settings": server_settings}
 
 
 def _create_sqlite_engine(url: URL, pool_size: int, synchronous: SqliteSynchronous) -> AsyncEngine:

@@ -7,11 +7,14 @@ The pool lets a newcomer take a returned connection before a request that was al
 waiting wakes up, so under load some requests wait many turns (p99 at 6-7x p50 with
 32 connections). A FIFO semaphore as wide as the pool queues them fairly.
 
-Reads run without a transaction on PostgreSQL (autocommit): under READ COMMITTED
-every statement takes its own snapshot inside a transaction or not, and without BEGIN
-and ROLLBACK a read costs one round trip instead of three. SQLite opens no
-transaction for a read anyway, and switching aiosqlite's mode costs two thread
-crossings, so SQLite reads use the engine as it is.
+The customers' reads (`reader()`) run on connections of the driver's own
+(app/store/driver.py), with their own turns as wide as their pool; writes, and the reads
+of the event log and the documents registry (`read()`), use the engine. Reads run
+without a transaction on PostgreSQL (autocommit): under READ COMMITTED every statement
+takes its own snapshot inside a transaction or not, and without BEGIN and ROLLBACK a
+read costs one round trip instead of three. SQLite opens no transaction for a read
+anyway, and switching aiosqlite's mode costs two thread crossings, so SQLite reads use
+the engine as it is.
 
 SQLite has one writer at a time. Concurrent write transactions in one process wait
 for its lock in SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms between tries,
@@ -31,24 +34,32 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.settings import Settings
-from app.store.engine import create_engine
+from app.store.driver import Reader, ReadPool
+from app.store.engine import create_engine, create_read_pool
 from app.store.wakeups import Wakeups, take_marked
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, read_pool: ReadPool) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.read_pool = read_pool
         self._reads = engine
         if self.dialect == "postgresql":
             self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         size = getattr(engine.pool, "size", None)
         self._turns = asyncio.Semaphore(size()) if callable(size) else None
+        self._reader_turns = asyncio.Semaphore(read_pool.size)
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self.wakeups = Wakeups()
         # Requests holding a connection, and requests waiting for one (metrics read them).
         self.in_use = 0
         self.waiting = 0
+
+    def reader(self) -> Reading:
+        """A driver connection for reading (`async with`); each statement sees what was
+        committed before it."""
+        return Reading(self)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -104,10 +115,45 @@ class Store:
     @classmethod
     def for_settings(cls, settings: Settings) -> Store:
         """A store on settings.database_url; no connection is opened yet."""
-        return cls(create_engine(settings))
+        engine = create_engine(settings)
+        return cls(engine, create_read_pool(settings, engine))
 
     async def close(self) -> None:
+        await self.read_pool.close()
         await self.engine.dispose()
+
+
+class Reading:
+    """`async with store.reader()`: a turn, then a read connection, given back in reverse.
+    A class rather than a generator-based context manager: every read request enters one."""
+
+    __slots__ = ("_reader", "_store")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._reader: Reader | None = None
+
+    async def __aenter__(self) -> Reader:
+        store = self._store
+        store.waiting += 1
+        try:
+            await store._reader_turns.acquire()
+        finally:
+            store.waiting -= 1
+        try:
+            self._reader = await store.read_pool.take()
+        except BaseException:
+            store._reader_turns.release()
+            raise
+        store.in_use += 1
+        return self._reader
+
+    async def __aexit__(self, *_exc: object) -> None:
+        store = self._store
+        assert self._reader is not None
+        store.read_pool.give(self._reader)
+        store.in_use -= 1
+        store._reader_turns.release()
 
 
 def _forget_marked(connection: AsyncConnection) -> set[str]:

@@ -13,7 +13,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from app.store.store import Store
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
@@ -49,7 +49,7 @@ class Spans:
     def operation(self) -> Iterator[OperationSpan]:
         yield _NO_OPERATION
 
-    def instrument(self, engine: AsyncEngine) -> None:
+    def instrument(self, store: Store) -> None:
         pass
 
     def shutdown(self) -> None:

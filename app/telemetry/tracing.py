@@ -1,11 +1,13 @@
 """OpenTelemetry traces: a span per HTTP request, per GraphQL operation and per SQL
-statement (opentelemetry-instrumentation-sqlalchemy on the store's engine), never per
+statement (opentelemetry-instrumentation-sqlalchemy on the store's engine, and spans of
+the same shape around the statements read on the driver, app/store/driver.py), never per
 field. Imported only when tracing is configured (app/telemetry/spans.py)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from opentelemetry import propagate
 from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
@@ -18,9 +20,9 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, format_trace_id
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.errors import StartupError
+from app.store.store import Store
 from app.telemetry.spans import OperationSpan, RequestSpan, Spans
 
 SERVICE_NAME = "customers-gateway"
@@ -84,9 +86,26 @@ class OtelSpans(Spans):
         with self._tracer.start_as_current_span("graphql.operation") as span:
             yield _OperationSpan(span)
 
-    def instrument(self, engine: AsyncEngine) -> None:
+    def instrument(self, store: Store) -> None:
+        tracer = self.provider.get_tracer("app.store")
         usage = NoOpMeter("app.store").create_up_down_counter("db.client.connections.usage")
-        EngineTracer(self.provider.get_tracer("app.store"), engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+        EngineTracer(tracer, store.engine.sync_engine, usage)  # type: ignore[no-untyped-call]
+        system = store.engine.dialect.name
+        database = store.engine.url.database
+
+        def statement_span(
+            sql: str, _parameters: Sequence[Any]
+        ) -> contextlib.AbstractContextManager[object]:
+            # Named and described as EngineTracer names the engine's statements.
+            words = sql.split(maxsplit=1)
+            name = " ".join(part for part in (words[0] if words else "", database) if part)
+            return tracer.start_as_current_span(
+                name or system,
+                kind=SpanKind.CLIENT,
+                attributes={"db.system": system, "db.statement": sql},
+            )
+
+        store.read_pool.observe = statement_span
 
     def shutdown(self) -> None:
         self.provider.shutdown()

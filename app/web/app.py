@@ -95,7 +95,7 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     try:
         await migrate(store.engine)
         app[CURSORS] = await CursorCodec.for_engine(store.engine)
-        app[SPANS].instrument(store.engine)
+        app[SPANS].instrument(store)
         app[STORE] = store
         yield
     finally:

@@ -1,0 +1,221 @@
+"""Connections for reads on the driver itself: asyncpg, or sqlite3 on aiosqlite's thread.
+
+A request's reads are a few small statements, and through SQLAlchemy's AsyncConnection
+each one costs more CPU in the checkout, the execution context, the result and the
+greenlet crossings than in the driver (docs/performance.md, "Where a customer(id)
+request's time goes"). Reads therefore take a connection of the driver's own from a
+pool kept here, and run statements SQLAlchemy compiled once (app/store/statements.py).
+Writes keep SQLAlchemy's engine and its transactions.
+
+The Store hands out turns to read in arrival order (a FIFO semaphore as wide as this
+pool, as for the engine's connections). The pool opens connections lazily, replaces one
+the server closed while it sat idle, and on PostgreSQL drops one a statement failed or
+was cancelled on (its state is unknown; the next request opens a fresh one). A read
+connection runs only the statements of this process's read paths, which change no
+session state, so it is not reset between requests (asyncpg's own pool sends a reset
+query on every release).
+
+Statements with expanding parameters (`nodes`' list of ids) are compiled per execution
+by SQLAlchemy, and run on the engine (Store.read()), as do the event log's reads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import aiosqlite
+from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.sql import ClauseElement
+
+from app.store import sqlite_connection
+from app.store.statements import StatementCache
+
+# Entered around each statement with its SQL and parameters, when something watches
+# them: traces (app/telemetry/tracing.py), or a test. None costs nothing.
+StatementObserver = Callable[[str, Sequence[Any]], AbstractContextManager[object]]
+
+
+class Backend(Protocol):
+    """What a driver does for the pool: open, run, tell closed, close."""
+
+    # Whether a statement that failed or was cancelled may leave the connection unusable.
+    failure_breaks_connection: bool
+
+    async def open(self) -> Any: ...
+
+    async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]: ...
+
+    def is_closed(self, connection: Any) -> bool: ...
+
+    def discard(self, connection: Any) -> None:
+        """Close at once, whatever the connection was doing; never raises."""
+
+    async def close(self, connection: Any) -> None: ...
+
+
+class PostgresBackend:
+    """asyncpg connections with the engine's connection settings."""
+
+    # A statement cancelled mid-flight leaves asyncpg waiting for the server's answer.
+    failure_breaks_connection = True
+
+    def __init__(self, connect_arguments: Mapping[str, Any], json_decoder: Callable[[str], Any]):
+        self._arguments = dict(connect_arguments)
+        self._decode_json = json_decoder
+
+    @classmethod
+    def for_engine(
+        cls, url: URL, dialect: Dialect, connect_args: Mapping[str, Any]
+    ) -> PostgresBackend:
+        """The arguments SQLAlchemy's asyncpg dialect would connect with."""
+        _args, arguments = dialect.create_connect_args(url)
+        decode = getattr(dialect, "_json_deserializer", None)
+        assert decode is not None, "the engine is built with a json_deserializer"
+        return cls({**arguments, **connect_args}, decode)
+
+    async def open(self) -> Any:
+        import asyncpg  # type: ignore[import-untyped]
+
+        connection = await asyncpg.connect(**self._arguments)
+        try:
+            # JSON columns come back decoded, as SQLAlchemy's asyncpg dialect sets up its
+            # own connections (its JSON types then have no result processor).
+            for name in ("json", "jsonb"):
+                await connection.set_type_codec(
+                    name, encoder=str, decoder=self._decode_json, schema="pg_catalog"
+                )
+        except BaseException:
+            connection.terminate()
+            raise
+        return connection
+
+    async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        rows: list[Any] = await connection.fetch(sql, *parameters)
+        return rows
+
+    def is_closed(self, connection: Any) -> bool:
+        return bool(connection.is_closed())
+
+    def discard(self, connection: Any) -> None:
+        connection.terminate()
+
+    async def close(self, connection: Any) -> None:
+        await connection.close()
+
+
+class SqliteBackend:
+    """aiosqlite connections (app/store/sqlite_connection.py): a statement's execute and
+    fetch in one crossing to the connection's thread."""
+
+    # A crossing runs to its end on the connection's thread, even for a cancelled caller.
+    failure_breaks_connection = False
+
+    def __init__(self, open_connection: Callable[[], Any], *, owned: bool = True):
+        self._open = open_connection
+        self._owned = owned
+
+    async def open(self) -> Any:
+        return await self._open()
+
+    async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        def run(database: sqlite3.Connection) -> list[Any]:
+            return database.execute(sql, parameters).fetchall()
+
+        return await sqlite_connection.run_on_thread(connection, run)
+
+    def is_closed(self, connection: aiosqlite.Connection) -> bool:
+        return connection._connection is None
+
+    def discard(self, connection: aiosqlite.Connection) -> None:
+        if self._owned:
+            connection.stop()  # closes on the connection's thread after what it is running
+
+    async def close(self, connection: aiosqlite.Connection) -> None:
+        if self._owned:
+            await connection.close()
+
+
+class Reader:
+    """One read connection, from `ReadPool.take` to `ReadPool.give`."""
+
+    __slots__ = ("_backend", "_observe", "_statements", "connection", "dialect", "failed")
+
+    def __init__(
+        self,
+        backend: Backend,
+        connection: Any,
+        statements: StatementCache,
+        dialect: str,
+        observe: StatementObserver | None,
+    ) -> None:
+        self._backend = backend
+        self.connection = connection
+        self._statements = statements
+        self._observe = observe
+        self.dialect = dialect
+        self.failed = False
+
+    async def rows(
+        self, statement: ClauseElement, values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """The statement's rows, each a sequence of its columns' values."""
+        compiled = self._statements.get(statement)
+        parameters = compiled.parameters(values)
+        try:
+            if self._observe is None:
+                fetched = await self._backend.fetch(self.connection, compiled.sql, parameters)
+            else:
+                with self._observe(compiled.sql, parameters):
+                    fetched = await self._backend.fetch(self.connection, compiled.sql, parameters)
+        except BaseException:
+            self.failed = True
+            raise
+        return compiled.rows(fetched)
+
+
+class ReadPool:
+    """Driver connections for reads, opened as needed; the Store lets at most `size`
+    requests hold one at a time, in arrival order."""
+
+    def __init__(self, backend: Backend, dialect: Dialect, size: int) -> None:
+        self._backend = backend
+        self._dialect_name = dialect.name
+        self._statements = StatementCache(dialect)
+        self.size = size
+        self._idle: list[Any] = []
+        self._closed = False
+        self.observe: StatementObserver | None = None
+
+    async def take(self) -> Reader:
+        """A connection for one block of reads (give it back with `give`); the caller
+        has taken its turn."""
+        connection = await self._take()
+        return Reader(self._backend, connection, self._statements, self._dialect_name, self.observe)
+
+    def give(self, reader: Reader) -> None:
+        """Back to the pool, or closed if a failure may have broken it."""
+        broken = reader.failed and self._backend.failure_breaks_connection
+        if broken or self._closed:
+            self._backend.discard(reader.connection)
+        else:
+            self._idle.append(reader.connection)
+
+    async def _take(self) -> Any:
+        while self._idle:
+            connection = self._idle.pop()
+            if not self._backend.is_closed(connection):
+                return connection
+        return await self._backend.open()
+
+    async def close(self) -> None:
+        """Close the idle connections; one still in use is closed when it comes back."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            try:
+                await self._backend.close(connection)
+            except Exception:
+                self._backend.discard(connection)
