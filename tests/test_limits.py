@@ -11,11 +11,14 @@ import time
 from typing import Any
 
 import pytest
+from graphql import OperationDefinitionNode, parse
 from sqlalchemy import text
 
+from app.api.schema import build_schema
 from app.customers import service
 from app.settings import Settings
 from app.store.store import Store
+from app.web.limits import NodeCounts, request_nodes
 from tests.gateway import Gateway
 
 DEFAULTS = Settings(_env_file=None)
@@ -296,3 +299,36 @@ async def test_fragments_that_double_at_each_level_are_counted_without_expanding
     error = assert_too_complex(*await gateway.post(query), "aliases")
     assert time.monotonic() - started < 2
     assert error["extensions"]["actual"] > 2**levels
+
+
+def test_remembered_node_counts_follow_the_variables_the_walk_reads() -> None:
+    """One document counted under many variable values, in an order that revisits each:
+    the remembered count is the walk's own count every time."""
+    schema = build_schema()._schema
+    document = parse(
+        """query($n: Int, $m: Int = 3, $ids: [ID!]!, $unread: String) {
+             customers(first: $n, filter: {name: {eq: $unread}}) {
+               nodes { id } pageInfo { hasNextPage } }
+             inner: customers(last: $m) { edges { node { id } } }
+             nodes(ids: $ids) { id }
+           }"""
+    )
+    [operation] = document.definitions
+    assert isinstance(operation, OperationDefinitionNode)
+    counts = NodeCounts(schema)
+    given: list[dict[str, Any]] = [
+        {},
+        {"ids": ["a"]},
+        {"n": 10, "ids": ["a", "b"]},
+        {"n": 10, "m": 7, "ids": ["a", "b"]},
+        {"n": None, "m": None, "ids": []},
+        {"n": 10, "ids": ["a"], "unread": "x"},
+        {"n": 2000, "ids": ["c"] * 5},
+        {"n": "ten", "ids": "not a list"},
+    ]
+    seen = set()
+    for variables in given * 2:
+        expected = request_nodes(schema, document, operation, variables)
+        assert counts.count(document, operation, variables) == expected, variables
+        seen.add(expected)
+    assert len(seen) >= 5  # the values above really change the count

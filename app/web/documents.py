@@ -21,6 +21,7 @@ from graphql import (
 
 from app.settings import Settings
 from app.web import limits
+from app.web.limits import NodeCounts
 
 # graphql-core's syntax error when a parse limit stops it; the edge answers QUERY_TOO_COMPLEX.
 _PARSE_LIMIT = re.compile(r"^(Document|Source) contains more than [0-9]+ ")
@@ -61,6 +62,7 @@ class DocumentCache:
         self._limits = limits
         self._hide_suggestions = hide_suggestions
         self._entries: OrderedDict[str, CheckedDocument] = OrderedDict()
+        self.node_counts = NodeCounts(schema, size)
 
     @classmethod
     def for_settings(cls, schema: GraphQLSchema, settings: Settings) -> DocumentCache:

@@ -2,7 +2,9 @@
 
 Depth, aliases and the number of operations depend only on the text, so they are checked
 once per distinct document, next to parsing (`DocumentCache`). The node budget depends on
-the variables (`customers(first: $n)`), so it is computed for every request.
+the variables (`customers(first: $n)`), so it is remembered per operation and per value
+of the variables its walk read (`NodeCounts`): a client paging with the same page size
+walks its document once.
 
 Every count follows fragment spreads, so a fragment spread ten times counts ten times;
 each fragment is walked once (memoised), so a document cannot make the walk itself slow.
@@ -11,7 +13,8 @@ A fragment cycle counts as nothing here: validation refuses it right after.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,9 +122,93 @@ def request_nodes(
     """GitHub's node count: every connection's page size times its parents' page sizes,
     plus 1 for each lookup by id and one per id of `nodes`. The node budget and the rate
     limit's cost both come from this one walk."""
-    budget = _NodeBudget(schema, _fragments(document), operation, variables or {})
+    given = {} if variables is None else variables
+    budget = _NodeBudget(schema, _fragments(document), operation, given)
     root = schema.get_root_type(operation.operation)
     return budget.unit(operation.selection_set, root) if root else 0
+
+
+NODE_COUNTS_PER_OPERATION = 16
+
+
+class NodeCounts:
+    """`request_nodes`, remembered for each operation and each signature of the variables
+    the walk read: a page size's value, an id list's length, whether each was given."""
+
+    def __init__(self, schema: GraphQLSchema, size: int = 512) -> None:
+        self._schema = schema
+        self._size = size
+        self._entries: OrderedDict[int, _Counted] = OrderedDict()
+
+    def count(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+    ) -> int:
+        given = variables or {}
+        entry = self._entries.get(id(operation))
+        if entry is not None and entry.operation is operation:
+            self._entries.move_to_end(id(operation))
+            signature = tuple(_signature(given, name) for name in entry.read)
+            found = entry.counts.get(signature)
+            if found is not None:
+                return found
+        watched = _Watched(given)
+        nodes = request_nodes(self._schema, document, operation, watched)
+        read = tuple(sorted(watched.read))
+        if entry is None or entry.operation is not operation or entry.read != read:
+            entry = _Counted(operation, read)
+            self._entries[id(operation)] = entry
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        if len(entry.counts) < NODE_COUNTS_PER_OPERATION:
+            entry.counts[tuple(_signature(given, name) for name in entry.read)] = nodes
+        return nodes
+
+
+class _Counted:
+    __slots__ = ("counts", "operation", "read")
+
+    def __init__(self, operation: OperationDefinitionNode, read: tuple[str, ...]) -> None:
+        self.operation = operation  # kept, so its id is not reused meanwhile
+        self.read = read
+        self.counts: dict[tuple[Any, ...], int] = {}
+
+
+class _Watched(Mapping[str, Any]):
+    """Variables that note which of them were looked at."""
+
+    def __init__(self, variables: Mapping[str, Any]) -> None:
+        self._variables = variables
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> Any:
+        self.read.add(name)
+        return self._variables[name]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.read.add(name)
+        return name in self._variables
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._variables)
+
+    def __len__(self) -> int:
+        return len(self._variables)
+
+
+def _signature(variables: Mapping[str, Any], name: str) -> Any:
+    """All of a variable's value that the node count can depend on."""
+    if name not in variables:
+        return "absent"
+    value = variables[name]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, list):
+        return ("list", len(value))
+    return "other"
 
 
 def operation_cost(nodes: int, operation: OperationDefinitionNode) -> int:

@@ -143,8 +143,8 @@ async def prepare(
         return Answer({"errors": errors}, refused)
     cost, decision = 0, None
     if operation is not None:
-        nodes = limits.request_nodes(
-            request.app[EXECUTOR].schema, checked.document, operation, params.variables
+        nodes = request.app[DOCUMENTS].node_counts.count(
+            checked.document, operation, params.variables
         )
         cost = limits.operation_cost(nodes, operation)
         log_fields["cost"] = cost
