@@ -46,6 +46,7 @@ from app.customers.pagination import Page
 from app.ids import is_event_id
 
 PLAN_CACHE_SIZE = 512
+_Renames = tuple[tuple[str, str], ...]
 PLANS_PER_DOCUMENT = 16
 
 
@@ -137,14 +138,39 @@ class _Converter:
         self._schema = schema
         self._size = size
         self._converted: OrderedDict[tuple[str, bytes], dict[str, Any]] = OrderedDict()
+        self._renames: dict[int, tuple[graphql.GraphQLField, _Renames | None]] = {}
 
     def convert(self, field: graphql.GraphQLField, coerced: dict[str, Any]) -> dict[str, Any]:
+        renames = self._scalar_renames(field)
+        if renames is not None:
+            # Strawberry passes a built-in scalar's coerced value on as it is.
+            return {python: coerced[name] for name, python in renames if name in coerced}
         definition: StrawberryField = field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
         inputs = {name: value for name, value in coerced.items() if isinstance(value, dict)}
         if not inputs:
             return self._plain(definition, coerced)
         others = {name: value for name, value in coerced.items() if name not in inputs}
         return {**self._plain(definition, others), **self._inputs(definition, inputs)}
+
+    def _scalar_renames(self, field: graphql.GraphQLField) -> _Renames | None:
+        """(GraphQL name, Python name) of each argument, when all are built-in scalars or
+        lists of them; None otherwise."""
+        found = self._renames.get(id(field))
+        if found is not None and found[0] is field:
+            return found[1]
+        definition: StrawberryField = field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
+        config = self._schema.config
+        renames: _Renames | None = tuple(
+            (config.name_converter.from_argument(argument), argument.python_name)
+            for argument in definition.arguments
+        )
+        if not all(
+            graphql.is_specified_scalar_type(graphql.get_named_type(argument.type))
+            for argument in field.args.values()
+        ):
+            renames = None
+        self._renames[id(field)] = (field, renames)
+        return renames
 
     def _inputs(self, definition: StrawberryField, values: dict[str, Any]) -> dict[str, Any]:
         try:
