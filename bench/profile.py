@@ -64,7 +64,9 @@ def _record(output: Path, interval: float, serve_arguments: list[str]) -> int:
 
     from app import cli
 
-    profiler = Profiler(interval=interval)
+    # Not async-aware: the sampler starts inside whatever coroutine runs at the signal,
+    # and every request on the main thread is wanted, not that one coroutine's awaits.
+    profiler = Profiler(interval=interval, async_mode="disabled")
     signal.signal(signal.SIGUSR1, lambda *_signal: profiler.start())
     try:
         return cli.main(serve_arguments)
