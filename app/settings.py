@@ -52,8 +52,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     # One process keeps one core busy with five connections (ten measured no faster);
-    # fewer rows in flight keep its memory lower, and twenty replicas fit within
-    # PostgreSQL's default max_connections of 100.
+    # fewer rows in flight keep its memory lower. It opens as many for reads
+    # (app/store/driver.py) as for writes, so ten replicas fit within PostgreSQL's
+    # default max_connections of 100.
     db_pool_size: int = Field(default=5, ge=1, le=200)
     db_statement_timeout_ms: int = Field(default=5_000, ge=100)
     # full: an acknowledged write survives a power loss; normal: only a crash of the process.
