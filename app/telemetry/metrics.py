@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -48,6 +49,9 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._operation = BoundedLabel(OPERATION_NAMES)
         self._client = BoundedLabel(CLIENT_NAMES)
+        # Each label set's children, looked up once: `labels()` takes a lock and checks
+        # its values on every call. Bounded as the labels are.
+        self._operation_series: dict[tuple[str, str, str, str], tuple[Any, Any]] = {}
         self.operations = Counter(
             "gateway_graphql_operations",
             "GraphQL operations answered, by outcome (ok, user_error, bad_request, error).",
@@ -114,8 +118,14 @@ class Metrics:
     ) -> None:
         label = self._operation(name or (f"sha256:{document_id}" if document_id else ANONYMOUS))
         client_label = self._client(client) if client and _CLIENT_NAME.match(client) else "none"
-        self.operations.labels(label, kind, outcome, client_label).inc()
-        self.operation_duration.labels(label, kind).observe(seconds)
+        key = (label, kind, outcome, client_label)
+        series = self._operation_series.get(key)
+        if series is None:
+            series = (self.operations.labels(*key), self.operation_duration.labels(label, kind))
+            self._operation_series[key] = series
+        count, duration = series
+        count.inc()
+        duration.observe(seconds)
 
     def connections(self, *, in_use: int, waiting: int, subscriptions: int) -> None:
         """The store's connection counts and the open subscriptions, copied into the gauges
