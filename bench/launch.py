@@ -7,10 +7,11 @@ table always runs the gateway as users do, through `python -m app serve`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,11 +39,33 @@ def _connections_without(attribute: str, *, keep: Callable[[Any], Any] = lambda 
 
     build = Store.__init__
 
-    def patched(self: Any, engine: Any) -> None:
-        build(self, engine)
+    def patched(self: Any, engine: Any, read_pool: Any) -> None:
+        build(self, engine, read_pool)
         setattr(self, attribute, keep(engine))
 
     Store.__init__ = patched  # type: ignore[method-assign]
+
+
+def _no_driver_reads() -> None:
+    """The customers' reads through SQLAlchemy's AsyncConnection (`Store.read()`), as
+    before app/store/driver.py; rows are SQLAlchemy's Row objects, which the services
+    read as they read the driver's rows."""
+    from app.store.store import Store
+
+    class EngineReader:
+        def __init__(self, connection: Any) -> None:
+            self._connection = connection
+            self.dialect = connection.dialect.name
+
+        async def rows(self, statement: Any, values: Any) -> list[Any]:
+            return list((await self._connection.execute(statement, values)).all())
+
+    @contextlib.asynccontextmanager
+    async def reader(self: Store) -> AsyncIterator[Any]:
+        async with self.read() as connection:
+            yield EngineReader(connection)
+
+    Store.reader = reader  # type: ignore[assignment,method-assign]
 
 
 def _no_gc_tuning() -> None:
@@ -173,6 +196,7 @@ ABLATIONS: dict[str, Callable[[], None]] = {
     "ratelimits": _no_rate_limits,
     "eventlog": _no_event_log,
     "fastpath": _no_fastpath,
+    "driverreads": _no_driver_reads,
     "keycache": _no_keycache,
     "autocommit": lambda: _connections_without("_reads", keep=lambda engine: engine),
     "fairqueue": lambda: _connections_without("_turns"),

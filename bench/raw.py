@@ -53,6 +53,9 @@ class Store:
                 min_size=10,
                 max_size=10,
                 server_settings={"search_path": self.config["schema"]},
+                # As the gateway's read pool does (app/store/driver.py): these statements
+                # change no session state, so no reset query follows each one.
+                reset=_keep_session,
             )
         # The gateway's cursor key; the bench's seeding made it (bench/seed.py).
         [key] = await self.fetch(
@@ -83,6 +86,10 @@ class Store:
             await self.db.execute(text, params)
         else:
             await self.db.execute(text, *params)
+
+
+async def _keep_session(_connection: Any) -> None:
+    return None
 
 
 def _cursor(store: Store, created_at: int, customer_id: str) -> str:
