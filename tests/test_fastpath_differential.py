@@ -365,7 +365,7 @@ async def test_hot_shapes_never_reach_graphql_core(
     assert len(planned) == 1
 
 
-async def test_the_fast_path_answers_argument_errors_itself_and_mutations_go_to_graphql_core(
+async def test_the_fast_path_answers_argument_errors_itself_and_updates_go_to_graphql_core(
     gateway: Gateway, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     executed = []
@@ -382,6 +382,79 @@ async def test_the_fast_path_answers_argument_errors_itself_and_mutations_go_to_
     assert body["data"] is None
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "argument": "first"}
     assert body["errors"][0]["path"] == ["customers"]
-    created = await gateway.create_customer(name="Via graphql-core")
-    assert created["name"] == "Via graphql-core"
+    created = await gateway.create_customer(name="Planned")
+    assert created["name"] == "Planned"
+    assert executed == []
+    updated = await gateway.data(
+        'mutation($id: ID!) { updateCustomer(input: {id: $id, name: "Via graphql-core"}) '
+        "{ customer { name } } }",
+        {"id": created["id"]},
+    )
+    assert updated["updateCustomer"]["customer"]["name"] == "Via graphql-core"
     assert len(executed) == 1
+
+
+# createCustomer's inputs: valid ones, and each kind of refusal (user errors, a
+# BadUserInput idempotency key, variables that do not coerce).
+CREATE_INPUTS: tuple[dict[str, Any], ...] = (
+    {"name": "Ada", "email": "ada@example.com", "phone": "+1 555 0100", "metadata": {"a": "1"}},
+    {"name": "Grace"},
+    {},
+    {"name": None, "email": None},
+    {"name": "x" * 300},
+    {"email": "not an email", "phone": "abc"},
+    {"metadata": {f"k{i}": "v" for i in range(60)}},
+    {"name": "Bad key", "idempotencyKey": "k" * 300},
+    {"name": 5},
+    {"nickname": "unknown field"},
+)
+PAYLOAD_SELECTIONS = (
+    "customer { id name email phone metadata createdAt updatedAt object live }",
+    "customerEdge { cursor node { id name } }",
+    "customerEdge { __typename node { __typename id } }",
+    "userErrors { field message code }",
+    "userErrors { __typename code }",
+    "clientMutationId",
+    "__typename",
+    "...P",
+    "... on CreateCustomerPayload { who: customer { id } }",
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_create_customer_answers_like_graphql_core(
+    gateway: Gateway,
+    core: TestClient,  # type: ignore[type-arg]
+    data: st.DataObject,
+) -> None:
+    """The same create under one idempotency key through both executors: the second
+    replays the first's customer, so the two answers are the same bytes."""
+    given = dict(data.draw(st.sampled_from(CREATE_INPUTS)))
+    if "idempotencyKey" not in given:
+        given["idempotencyKey"] = data.draw(st.uuids()).hex
+    if data.draw(st.booleans()):
+        given["clientMutationId"] = data.draw(st.sampled_from(("m-1", "")))
+    selections = data.draw(
+        st.lists(st.sampled_from(PAYLOAD_SELECTIONS), min_size=1, max_size=4, unique=True)
+    )
+    alias = data.draw(st.sampled_from(("", "made: ", "record: ")))
+    root_typename = " __typename" if data.draw(st.booleans()) else ""
+    query = (
+        f"mutation($input: CreateCustomerInput!) {{{root_typename} "
+        f"{alias}createCustomer(input: $input) {{ {' '.join(selections)} }} }}"
+        " fragment P on CreateCustomerPayload { userErrors { code } customer { email } }"
+        if "...P" in selections
+        else f"mutation($input: CreateCustomerInput!) {{{root_typename} "
+        f"{alias}createCustomer(input: $input) {{ {' '.join(selections)} }} }}"
+    )
+    clients = [gateway.client, core]
+    if data.draw(st.booleans()):
+        clients.reverse()
+    first = await answer(clients[0], gateway.key, query, {"input": given})
+    second = await answer(clients[1], gateway.key, query, {"input": given})
+    assert first == second, (query, given)

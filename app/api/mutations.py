@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app.api.context import Info
+from app.api.context import GatewayContext, Info
 from app.api.inputs import (
     CreateCustomerInput,
     DeleteCustomerInput,
@@ -23,6 +23,18 @@ from app.api.types import (
 from app.customers import service
 
 
+async def create_customer(
+    context: GatewayContext, input: CreateCustomerInput
+) -> service.MutationResult:
+    """createCustomer's service call, for both executors (app/api/fastpath)."""
+    return await service.create_customer(
+        context.store,
+        principal=context.principal,
+        given=given_fields(input),
+        idempotency_key=optional(input.idempotency_key),
+    )
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation
@@ -30,12 +42,7 @@ class Mutation:
         self, info: Info, input: CreateCustomerInput
     ) -> CreateCustomerPayload:
         context = info.context
-        result = await service.create_customer(
-            context.store,
-            principal=context.principal,
-            given=given_fields(input),
-            idempotency_key=optional(input.idempotency_key),
-        )
+        result = await create_customer(context, input)
         record = result.customer
         return CreateCustomerPayload(
             customer=Customer.from_record(record) if record else None,

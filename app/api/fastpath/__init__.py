@@ -2,10 +2,11 @@
 
 graphql-core resolves, completes and checks every field of every row on its own, a few
 microseconds each: a 1,000-customer page is ~10,000 field executions. For documents it
-knows (the `customers` connection, `customer`, `node`, `nodes` and `__typename`, through
-aliases, fragments, `@skip`/`@include` and variables) the fast path plans the validated
-document once into the service calls it needs and a serializer for exactly its
-selection set, then answers with the `ExecutionResult` graphql-core would have given.
+knows (the `customers` connection, `customer`, `node`, `nodes`, the `createCustomer`
+mutation and `__typename`, through aliases, fragments, `@skip`/`@include` and variables)
+the fast path plans the validated document once into the service calls it needs and a
+serializer for exactly its selection set, then answers with the `ExecutionResult`
+graphql-core would have given.
 
 - Planning (`plan.py`) reads only graphql-core's public AST and our schema's shapes; a
   document it cannot plan exactly runs through graphql-core.
@@ -15,7 +16,8 @@ selection set, then answers with the `ExecutionResult` graphql-core would have g
   after Strawberry's own conversion of graphql-core's coerced values.
 - An error while running (a BadUserInput, anything unexpected) is answered as
   graphql-core answers it: a located error and null for the field, with nothing run
-  twice. Mutations always go through graphql-core.
+  twice. A mutation's root fields run one after another, as graphql-core runs them;
+  updateCustomer and deleteCustomer go through graphql-core.
 
 tests/test_fastpath_differential.py compares both paths on generated documents.
 """

@@ -27,12 +27,14 @@ from graphql import (
     SelectionSetNode,
     VariableNode,
     get_directive_values,
+    get_named_type,
     is_abstract_type,
 )
 from graphql.execution import VariableValues
 from strawberry.utils.str_converters import to_camel_case
 
 from app.customers.models import CustomerRecord
+from app.errors import UserError
 
 TYPENAME = "__typename"
 
@@ -47,10 +49,14 @@ CUSTOMER_FIELD_INDEX: dict[str, int] = {
     TYPENAME: len(CustomerRecord._fields) + 1,
 }
 PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor")
-ROOT_FIELDS = ("customers", "customer", "node", "nodes")
+QUERY_FIELDS = ("customers", "customer", "node", "nodes")
+MUTATION_FIELDS = ("createCustomer",)
+ROOT_FIELDS = QUERY_FIELDS + MUTATION_FIELDS
+USER_ERROR_FIELDS = ("field", "message", "code")
 
 Serializer = Callable[[CustomerRecord], dict[str, Any]]
 EdgeBuilder = Callable[[str | None, CustomerRecord], dict[str, Any]]
+UserErrorSerializer = Callable[[UserError], dict[str, Any]]
 
 
 class Unsupported(Exception):
@@ -73,6 +79,16 @@ class ConnectionPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class PayloadPlan:
+    """A mutation payload's selection: (key, field name, payload) in response order, the
+    payload a serializer for `customer`, an EdgePlan for `customerEdge`, one for each of
+    `userErrors`, or the type's name for `__typename`."""
+
+    parts: tuple[tuple[str, str, Any], ...]
+    typename: str
+
+
+@dataclass(frozen=True, slots=True)
 class RootField:
     key: str
     name: str
@@ -80,6 +96,8 @@ class RootField:
     node: FieldNode
     customer: Serializer | None = None
     connection: ConnectionPlan | None = None
+    payload: PayloadPlan | None = None
+    typename: str | None = None  # the root type's name, for a root __typename
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +131,9 @@ def plan_operation(
     fragments: Mapping[str, FragmentDefinitionNode],
     variables: VariableValues,
 ) -> Plan | None:
-    """The plan for a query operation under these (coerced) variables, or None."""
-    if operation.operation is not OperationType.QUERY or schema.query_type is None:
+    """The plan for a query or mutation operation under these (coerced) variables, or
+    None."""
+    if operation.operation is OperationType.SUBSCRIPTION:
         return None
     if any(fragment.variable_definitions for fragment in fragments.values()):
         return None
@@ -136,24 +155,61 @@ class _Planner:
         self._variables = variables
 
     def plan(self, operation: OperationDefinitionNode) -> Plan:
-        query = self._schema.query_type
-        assert query is not None
+        mutation = operation.operation is OperationType.MUTATION
+        root = self._schema.mutation_type if mutation else self._schema.query_type
+        if root is None:
+            raise Unsupported(operation.operation.value)
+        allowed = MUTATION_FIELDS if mutation else QUERY_FIELDS
         roots = []
-        for key, nodes in self._collect(query.name, [operation.selection_set]).items():
+        for key, nodes in self._collect(root.name, [operation.selection_set]).items():
             name = nodes[0].name.value
             if name == TYPENAME:
-                roots.append(RootField(key, name, None, nodes[0]))
+                roots.append(RootField(key, name, None, nodes[0], typename=root.name))
                 continue
-            if name not in ROOT_FIELDS:
+            if name not in allowed:
                 raise Unsupported(name)
-            field = query.fields[name]
+            field = root.fields[name]
             if name == "customers":
                 roots.append(
                     RootField(key, name, field, nodes[0], connection=self._connection(nodes))
                 )
+            elif mutation:
+                payload = self._payload(get_named_type(field.type).name, nodes)
+                roots.append(RootField(key, name, field, nodes[0], payload=payload))
             else:
                 roots.append(RootField(key, name, field, nodes[0], customer=self._customer(nodes)))
         return Plan(tuple(roots))
+
+    def _payload(self, type_name: str, nodes: list[FieldNode]) -> PayloadPlan:
+        parts: list[tuple[str, str, Any]] = []
+        for key, fields in self._subfields(type_name, nodes).items():
+            name = fields[0].name.value
+            if name == "customer":
+                parts.append((key, name, self._customer(fields)))
+            elif name == "customerEdge":
+                parts.append((key, name, self._edge(fields)))
+            elif name == "userErrors":
+                parts.append((key, name, self._user_error(fields)))
+            elif name in ("clientMutationId", TYPENAME):
+                parts.append((key, name, None))
+            else:
+                raise Unsupported(name)
+        return PayloadPlan(tuple(parts), type_name)
+
+    def _user_error(self, nodes: list[FieldNode]) -> UserErrorSerializer:
+        values = {
+            "field": "list(error.field)",
+            "message": "error.message",
+            "code": "error.code.name",
+            TYPENAME: repr("UserError"),
+        }
+        items = []
+        for key, fields in self._subfields("UserError", nodes).items():
+            name = fields[0].name.value
+            if name not in values:
+                raise Unsupported(name)
+            items.append((key, values[name]))
+        return _compiled("error", items, {"list": list})
 
     def _connection(self, nodes: list[FieldNode]) -> ConnectionPlan:
         parts: list[tuple[str, str, Any]] = []

@@ -27,6 +27,7 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 
+from app.api import mutations
 from app.api.arguments import customers_arguments
 from app.api.context import GatewayContext
 from app.api.fastpath.plan import (
@@ -38,10 +39,11 @@ from app.api.fastpath.plan import (
     directive_variables,
     plan_operation,
 )
+from app.api.inputs import optional
 from app.customers import service
 from app.customers.cursors import CursorCodec
 from app.customers.models import CustomerRecord
-from app.customers.ordering import Order
+from app.customers.ordering import DEFAULT_ORDER, Order, position_of
 from app.customers.pagination import Page
 from app.ids import is_event_id
 
@@ -122,7 +124,8 @@ class _Call:
         as Strawberry objects, omitted ones absent)."""
         assert root.field is not None
         coerced = get_argument_values(root.field, root.node, self.variables)
-        return self._converter.convert(root.field, coerced)
+        # A mutation's input is new each time: remembering its conversion would only churn.
+        return self._converter.convert(root.field, coerced, remember=root.payload is None)
 
 
 class _Converter:
@@ -140,14 +143,16 @@ class _Converter:
         self._converted: OrderedDict[tuple[str, bytes], dict[str, Any]] = OrderedDict()
         self._renames: dict[int, tuple[graphql.GraphQLField, _Renames | None]] = {}
 
-    def convert(self, field: graphql.GraphQLField, coerced: dict[str, Any]) -> dict[str, Any]:
+    def convert(
+        self, field: graphql.GraphQLField, coerced: dict[str, Any], *, remember: bool = True
+    ) -> dict[str, Any]:
         renames = self._scalar_renames(field)
         if renames is not None:
             # Strawberry passes a built-in scalar's coerced value on as it is.
             return {python: coerced[name] for name, python in renames if name in coerced}
         definition: StrawberryField = field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
         inputs = {name: value for name, value in coerced.items() if isinstance(value, dict)}
-        if not inputs:
+        if not inputs or not remember:
             return self._plain(definition, coerced)
         others = {name: value for name, value in coerced.items() if name not in inputs}
         return {**self._plain(definition, others), **self._inputs(definition, inputs)}
@@ -281,8 +286,8 @@ def _family(document: DocumentNode, operation_name: str | None) -> _Family | Non
     return _Family(operation, fragments)
 
 
-async def _typename(_root: RootField, _call: _Call) -> Any:
-    return "Query"
+async def _typename(root: RootField, _call: _Call) -> Any:
+    return root.typename
 
 
 async def _customer(root: RootField, call: _Call) -> Any:
@@ -302,6 +307,35 @@ async def _nodes(root: RootField, call: _Call) -> Any:
     serialize = root.customer
     assert serialize is not None
     return [None if record is None else serialize(record) for record in found]
+
+
+async def _create_customer(root: RootField, call: _Call) -> Any:
+    arguments = call.arguments(root)
+    result = await mutations.create_customer(call.context, arguments["input"])
+    plan = root.payload
+    assert plan is not None
+    record = result.customer
+    payload: dict[str, Any] = {}
+    for key, name, part in plan.parts:
+        if name == "customer":
+            payload[key] = None if record is None else part(record)
+        elif name == "customerEdge":
+            payload[key] = None if record is None else _new_edge(part, record, call.context)
+        elif name == "userErrors":
+            payload[key] = [part(error) for error in result.user_errors]
+        elif name == "clientMutationId":
+            payload[key] = optional(arguments["input"].client_mutation_id)
+        else:
+            payload[key] = plan.typename
+    return payload
+
+
+def _new_edge(plan: EdgePlan, record: CustomerRecord, context: GatewayContext) -> dict[str, Any]:
+    """createCustomer's customerEdge: its cursor in the default order, as the resolver's."""
+    cursor = None
+    if any(kind == "cursor" for _key, kind in plan.parts):
+        cursor = context.cursors.encode(DEFAULT_ORDER, position_of(DEFAULT_ORDER, record))
+    return plan.build(cursor, record)
 
 
 async def _customers(root: RootField, call: _Call) -> Any:
@@ -355,4 +389,5 @@ _ROOTS: dict[str, Callable[[RootField, _Call], Awaitable[Any]]] = {
     "node": _customer,
     "nodes": _nodes,
     "customers": _customers,
+    "createCustomer": _create_customer,
 }
