@@ -312,11 +312,16 @@ async def answer(
     return response.status, await response.read()
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+def examples(count: int) -> settings:
+    """Hypothesis settings for `count` documents against a live gateway."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
+@examples(EXAMPLES)
 @given(data=st.data())
 async def test_fast_path_answers_like_graphql_core(
     gateway: Gateway,
@@ -421,11 +426,7 @@ PAYLOAD_SELECTIONS = (
 )
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@examples(30)
 @given(data=st.data())
 async def test_create_customer_answers_like_graphql_core(
     gateway: Gateway,
@@ -447,11 +448,9 @@ async def test_create_customer_answers_like_graphql_core(
     query = (
         f"mutation($input: CreateCustomerInput!) {{{root_typename} "
         f"{alias}createCustomer(input: $input) {{ {' '.join(selections)} }} }}"
-        " fragment P on CreateCustomerPayload { userErrors { code } customer { email } }"
-        if "...P" in selections
-        else f"mutation($input: CreateCustomerInput!) {{{root_typename} "
-        f"{alias}createCustomer(input: $input) {{ {' '.join(selections)} }} }}"
     )
+    if "...P" in selections:
+        query += " fragment P on CreateCustomerPayload { userErrors { code } customer { email } }"
     clients = [gateway.client, core]
     if data.draw(st.booleans()):
         clients.reverse()
