@@ -33,6 +33,8 @@ from sqlalchemy.sql import ClauseElement
 from app.store import sqlite_connection
 from app.store.statements import StatementCache
 
+CLOSE_TIMEOUT_SECONDS = 2.0
+
 # Entered around each statement with its SQL and parameters, when something watches
 # them: traces (app/telemetry/tracing.py), or a test. None costs nothing.
 StatementObserver = Callable[[str, Sequence[Any]], AbstractContextManager[object]]
@@ -103,7 +105,8 @@ class PostgresBackend:
         connection.terminate()
 
     async def close(self, connection: Any) -> None:
-        await connection.close()
+        # A server that stopped answering must not hold the shutdown up.
+        await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
 
 
 class SqliteBackend:
