@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import aiosqlite
 from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
 from app.store import sqlite_connection
@@ -110,18 +111,17 @@ class PostgresBackend:
 
 
 class SqliteBackend:
-    """aiosqlite connections (app/store/sqlite_connection.py): a statement's execute and
-    fetch in one crossing to the connection's thread."""
+    """aiosqlite connections (app/store/sqlite_connection.py) to a database file: a
+    statement's execute and fetch in one crossing to the connection's thread."""
 
     # A crossing runs to its end on the connection's thread, even for a cancelled caller.
     failure_breaks_connection = False
 
-    def __init__(self, open_connection: Callable[[], Any], *, owned: bool = True):
-        self._open = open_connection
-        self._owned = owned
+    def __init__(self, path: str) -> None:
+        self._path = path
 
     async def open(self) -> Any:
-        return await self._open()
+        return await sqlite_connection.connect(self._path, timeout=30)
 
     async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
         def run(database: sqlite3.Connection) -> list[Any]:
@@ -133,12 +133,40 @@ class SqliteBackend:
         return connection._connection is None
 
     def discard(self, connection: aiosqlite.Connection) -> None:
-        if self._owned:
-            connection.stop()  # closes on the connection's thread after what it is running
+        connection.stop()  # closes on the connection's thread after what it is running
 
     async def close(self, connection: aiosqlite.Connection) -> None:
-        if self._owned:
-            await connection.close()
+        await connection.close()
+
+
+class InMemorySqliteBackend(SqliteBackend):
+    """An in-memory database lives in the engine's one connection (SQLAlchemy's
+    StaticPool), so reads borrow it through the engine instead of opening an empty
+    database of their own; a read then sees the engine's transaction in progress, if any
+    (development only: production refuses an in-memory database)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(":memory:")
+        self._engine = engine
+        self._held: dict[int, AsyncConnection] = {}
+
+    async def open(self) -> Any:
+        held = await self._engine.connect()
+        raw = await held.get_raw_connection()
+        connection = raw.driver_connection
+        self._held[id(connection)] = held
+        return connection
+
+    def is_closed(self, connection: aiosqlite.Connection) -> bool:
+        return id(connection) not in self._held or super().is_closed(connection)
+
+    def discard(self, connection: aiosqlite.Connection) -> None:
+        pass  # the engine's own connection: it stays open, and is not ours to close
+
+    async def close(self, connection: aiosqlite.Connection) -> None:
+        held = self._held.pop(id(connection), None)
+        if held is not None:
+            await held.close()
 
 
 class Reader:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.errors import StartupError
 from app.settings import Settings, SqliteSynchronous
 from app.store import sqlite_connection
-from app.store.driver import PostgresBackend, ReadPool, SqliteBackend
+from app.store.driver import InMemorySqliteBackend, PostgresBackend, ReadPool, SqliteBackend
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every replica.
@@ -58,17 +58,10 @@ def create_read_pool(settings: Settings, engine: AsyncEngine) -> ReadPool:
     if url.get_backend_name() != "sqlite":
         backend = PostgresBackend.for_engine(url, engine.dialect, _postgres_connect_args(settings))
     elif settings.sqlite_path is None:
-        # An in-memory database lives in the engine's one connection: reads borrow it.
-        backend = SqliteBackend(lambda: _borrowed_connection(engine), owned=False)
+        backend = InMemorySqliteBackend(engine)
     else:
-        path = settings.sqlite_path
-        backend = SqliteBackend(lambda: sqlite_connection.connect(path, timeout=30))
+        backend = SqliteBackend(settings.sqlite_path)
     return ReadPool(backend, engine.dialect, settings.db_pool_size)
-
-
-async def _borrowed_connection(engine: AsyncEngine) -> Any:
-    raw = await engine.raw_connection()
-    return raw.driver_connection
 
 
 def _postgres_connect_args(settings: Settings) -> dict[str, Any]:
