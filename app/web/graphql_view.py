@@ -139,6 +139,14 @@ async def _authenticate(request: web.Request) -> keys.Principal:
 async def read_in_time(request: web.Request) -> GraphQLRequest:
     """The body, from a client that sends it within the request time limit."""
     settings = request.app[SETTINGS]
+    if request.content.is_eof():
+        # The whole body came with the head (as small requests do): nothing to wait for,
+        # so no timer to start and cancel.
+        return await read_request(
+            request,
+            max_body_bytes=settings.max_body_bytes,
+            max_batch_operations=settings.max_batch_operations,
+        )
     seconds = settings.request_timeout_seconds
     try:
         async with asyncio.timeout(seconds):

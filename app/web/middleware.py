@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 import orjson
 from aiohttp import web
@@ -25,7 +25,7 @@ _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _INCOMING_ID.match(incoming) else uuid.uuid4().hex
+    request_id = incoming if _INCOMING_ID.match(incoming) else secrets.token_hex(16)
     request[REQUEST_ID] = request_id
     request[LOG_FIELDS] = {}
     started = time.perf_counter()
