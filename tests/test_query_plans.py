@@ -157,3 +157,18 @@ async def test_a_broad_prefix_in_another_order_walks_the_order_index(
             assert_index_read(steps, index, may_sort=index != "ix_customers_created")
             other = "ix_customers_name_key" if index == "ix_customers_created" else "created"
             assert not any(other in step for step in steps), steps
+
+
+async def test_nodes_reads_each_id_by_the_primary_key(gateway: Gateway, many: list[Any]) -> None:
+    """`nodes` passes its ids as one list parameter; each is still a seek, not a scan."""
+    ids = [row["id"] for row in many[::300]]
+    with recorded_executions(gateway.store) as executions:
+        data = await gateway.data(
+            "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": [*ids, "cus_missing"]}
+        )
+    assert [node and node["id"] for node in data["nodes"]] == [*ids, None]
+    [(sql, parameters)] = [(s, p) for s, p in executions if "FROM customers" in s]
+    steps = await plan(gateway, sql, parameters)
+    joined = "\n".join(steps)
+    assert not any(step.startswith(("Seq Scan", "SCAN customers")) for step in steps), joined
+    assert "pkey" in joined or "sqlite_autoindex_customers" in joined, joined

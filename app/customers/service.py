@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, case, delete, func, select, update
+from sqlalchemy import JSON, Select, String, any_, bindparam, case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.accounts.keys import Principal
@@ -37,9 +38,6 @@ MAX_LOOKUP_IDS = 1_000
 _c = customers_table.c
 _BY_ID = select(*customer_columns).where(SCOPE, _c.id == bindparam("customer_id"))
 _BY_ID_FOR_UPDATE = _BY_ID.with_for_update()
-_BY_IDS = select(*customer_columns).where(
-    SCOPE, _c.id.in_(bindparam("customer_ids", expanding=True))
-)
 _COUNT = select(func.count()).select_from(customers_table).where(SCOPE)
 
 
@@ -79,10 +77,23 @@ async def get_customers(
     found: dict[str, CustomerRecord] = {}
     if wanted:
         values = {**scope_values(principal), "customer_ids": sorted(wanted)}
-        async with store.read() as connection:
-            rows = await connection.execute(_BY_IDS, values)
-        found = {row.id: CustomerRecord.from_row(row) for row in rows}
+        async with store.reader() as reader:
+            rows = await reader.rows(_by_ids(reader.dialect), values)
+        found = {row[0]: CustomerRecord.from_row(row) for row in rows}
     return [found.get(customer_id) for customer_id in customer_ids]
+
+
+@cache
+def _by_ids(dialect: str) -> Select[Any]:
+    """The customers whose ids are in `customer_ids`, one parameter holding the whole
+    list (an array on PostgreSQL, a JSON array on SQLite), so the statement is the same
+    for any number of ids and is compiled once (app/store/statements.py)."""
+    if dialect == "postgresql":
+        wanted = _c.id == any_(bindparam("customer_ids", type_=ARRAY(String)))
+    else:
+        listed = func.json_each(bindparam("customer_ids", type_=JSON)).table_valued("value")
+        wanted = _c.id.in_(select(listed.c.value))
+    return select(*customer_columns).where(SCOPE, wanted)
 
 
 async def list_customers(

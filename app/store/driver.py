@@ -15,8 +15,9 @@ connection runs only the statements of this process's read paths, which change n
 session state, so it is not reset between requests (asyncpg's own pool sends a reset
 query on every release).
 
-Statements with expanding parameters (`nodes`' list of ids) are compiled per execution
-by SQLAlchemy, and run on the engine (Store.read()), as do the event log's reads.
+A list of values is one parameter (`nodes`' ids: an array on PostgreSQL, a JSON array on
+SQLite), never an expanding IN, which SQLAlchemy would compile per length. The event
+log's and the documents registry's reads still run on the engine (Store.read()).
 """
 
 from __future__ import annotations
