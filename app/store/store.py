@@ -64,17 +64,17 @@ class Store:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reading; each statement sees what was committed before it."""
-        await self._take_turn(writes=False)
+        await self._take_turn(self._turns)
         try:
             async with self._reads.connect() as connection:
                 yield connection
         finally:
-            self._give_turn(writes=False)
+            self._give_turn(self._turns)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A transaction, committed when the block ends, rolled back if it raises."""
-        await self._take_turn(writes=True)
+        await self._take_turn(self._turns, self._writer)
         try:
             async with self.engine.begin() as connection:
                 try:
@@ -84,19 +84,20 @@ class Store:
             # Committed (a rollback or a failed commit raised instead): wake its topics.
             self.wakeups.wake(marked)
         finally:
-            self._give_turn(writes=True)
+            self._give_turn(self._turns, self._writer)
 
-    async def _take_turn(self, *, writes: bool) -> None:
+    async def _take_turn(
+        self, turns: asyncio.Semaphore | None, writer: asyncio.Lock | None = None
+    ) -> None:
         """Wait for this request's turn (SQLite's writer turn first for a write), counted.
         Plain calls rather than an exit stack: every request takes one."""
         self.waiting += 1
         try:
-            writer = self._writer if writes else None
             if writer is not None:
                 await writer.acquire()
-            if self._turns is not None:
+            if turns is not None:
                 try:
-                    await self._turns.acquire()
+                    await turns.acquire()
                 except BaseException:
                     if writer is not None:
                         writer.release()
@@ -105,12 +106,14 @@ class Store:
             self.waiting -= 1
         self.in_use += 1
 
-    def _give_turn(self, *, writes: bool) -> None:
+    def _give_turn(
+        self, turns: asyncio.Semaphore | None, writer: asyncio.Lock | None = None
+    ) -> None:
         self.in_use -= 1
-        if self._turns is not None:
-            self._turns.release()
-        if writes and self._writer is not None:
-            self._writer.release()
+        if turns is not None:
+            turns.release()
+        if writer is not None:
+            writer.release()
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Store:
@@ -135,25 +138,19 @@ class Reading:
 
     async def __aenter__(self) -> Reader:
         store = self._store
-        store.waiting += 1
-        try:
-            await store._reader_turns.acquire()
-        finally:
-            store.waiting -= 1
+        await store._take_turn(store._reader_turns)
         try:
             self._reader = await store.read_pool.take()
         except BaseException:
-            store._reader_turns.release()
+            store._give_turn(store._reader_turns)
             raise
-        store.in_use += 1
         return self._reader
 
     async def __aexit__(self, *_exc: object) -> None:
         store = self._store
         assert self._reader is not None
         store.read_pool.give(self._reader)
-        store.in_use -= 1
-        store._reader_turns.release()
+        store._give_turn(store._reader_turns)
 
 
 def _forget_marked(connection: AsyncConnection) -> set[str]:
