@@ -77,6 +77,12 @@ class PageInfo:
         )
 
 
+def default_order_cursor(record: CustomerRecord, cursors: CursorCodec) -> str:
+    """The customer's cursor in the default order: createCustomer's customerEdge, for
+    both executors."""
+    return cursors.encode(DEFAULT_ORDER, position_of(DEFAULT_ORDER, record))
+
+
 @strawberry.type
 class CustomerEdge:
     cursor: str
@@ -85,10 +91,7 @@ class CustomerEdge:
     @classmethod
     def from_record(cls, record: CustomerRecord, cursors: CursorCodec) -> CustomerEdge:
         """The edge in the default order (createCustomer's customerEdge)."""
-        return cls(
-            cursor=cursors.encode(DEFAULT_ORDER, position_of(DEFAULT_ORDER, record)),
-            node=Customer.from_record(record),
-        )
+        return cls(cursor=default_order_cursor(record, cursors), node=Customer.from_record(record))
 
 
 @strawberry.type

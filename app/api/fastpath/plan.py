@@ -52,7 +52,6 @@ PAGE_INFO_FIELDS = ("hasNextPage", "hasPreviousPage", "startCursor", "endCursor"
 QUERY_FIELDS = ("customers", "customer", "node", "nodes")
 MUTATION_FIELDS = ("createCustomer",)
 ROOT_FIELDS = QUERY_FIELDS + MUTATION_FIELDS
-USER_ERROR_FIELDS = ("field", "message", "code")
 
 Serializer = Callable[[CustomerRecord], dict[str, Any]]
 EdgeBuilder = Callable[[str | None, CustomerRecord], dict[str, Any]]

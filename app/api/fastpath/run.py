@@ -40,16 +40,17 @@ from app.api.fastpath.plan import (
     plan_operation,
 )
 from app.api.inputs import optional
+from app.api.types import default_order_cursor
 from app.customers import service
 from app.customers.cursors import CursorCodec
 from app.customers.models import CustomerRecord
-from app.customers.ordering import DEFAULT_ORDER, Order, position_of
+from app.customers.ordering import Order
 from app.customers.pagination import Page
 from app.ids import is_event_id
 
 PLAN_CACHE_SIZE = 512
-_Renames = tuple[tuple[str, str], ...]
 PLANS_PER_DOCUMENT = 16
+_Renames = tuple[tuple[str, str], ...]
 
 
 class Executor:
@@ -334,7 +335,7 @@ def _new_edge(plan: EdgePlan, record: CustomerRecord, context: GatewayContext) -
     """createCustomer's customerEdge: its cursor in the default order, as the resolver's."""
     cursor = None
     if any(kind == "cursor" for _key, kind in plan.parts):
-        cursor = context.cursors.encode(DEFAULT_ORDER, position_of(DEFAULT_ORDER, record))
+        cursor = default_order_cursor(record, context.cursors)
     return plan.build(cursor, record)
 
 
