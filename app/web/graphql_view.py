@@ -139,22 +139,19 @@ async def _authenticate(request: web.Request) -> keys.Principal:
 async def read_in_time(request: web.Request) -> GraphQLRequest:
     """The body, from a client that sends it within the request time limit."""
     settings = request.app[SETTINGS]
+    reading = read_request(
+        request,
+        max_body_bytes=settings.max_body_bytes,
+        max_batch_operations=settings.max_batch_operations,
+    )
     if request.content.is_eof():
         # The whole body came with the head (as small requests do): nothing to wait for,
         # so no timer to start and cancel.
-        return await read_request(
-            request,
-            max_body_bytes=settings.max_body_bytes,
-            max_batch_operations=settings.max_batch_operations,
-        )
+        return await reading
     seconds = settings.request_timeout_seconds
     try:
         async with asyncio.timeout(seconds):
-            return await read_request(
-                request,
-                max_body_bytes=settings.max_body_bytes,
-                max_batch_operations=settings.max_batch_operations,
-            )
+            return await reading
     except ConnectionError as error:
         # The client went away while sending its body: nobody is left to answer.
         raise ClientGone from error
