@@ -39,8 +39,8 @@ def _connections_without(attribute: str, *, keep: Callable[[Any], Any] = lambda 
 
     build = Store.__init__
 
-    def patched(self: Any, engine: Any, read_pool: Any) -> None:
-        build(self, engine, read_pool)
+    def patched(self: Any, engine: Any, driver_pool: Any) -> None:
+        build(self, engine, driver_pool)
         setattr(self, attribute, keep(engine))
 
     Store.__init__ = patched  # type: ignore[method-assign]

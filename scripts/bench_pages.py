@@ -34,7 +34,7 @@ from app.customers.models import customers_table
 from app.customers.ordering import Order, OrderDirection, OrderField, Position
 from app.customers.pagination import SCOPE, scope_values
 from app.settings import Settings
-from app.store.engine import create_engine, create_read_pool, migrate
+from app.store.engine import create_driver_pool, create_engine, migrate
 from app.store.store import Store
 
 ACCOUNT = "bench"
@@ -111,7 +111,7 @@ async def timed(call: Callable[[], Awaitable[Any]]) -> float:
 
 async def bench_backend(settings: Settings, count: int) -> dict[str, float]:
     engine, principal = await prepare(settings, count)
-    store = Store(engine, create_read_pool(settings, engine))
+    store = Store(engine, create_driver_pool(settings, engine))
     cursors = await CursorCodec.for_engine(engine)
     results: dict[str, float] = {}
 

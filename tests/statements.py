@@ -47,9 +47,9 @@ def recorded_executions(store: Store) -> Iterator[Executions]:
         return contextlib.nullcontext()
 
     event.listen(store.engine.sync_engine, "before_cursor_execute", on_engine)
-    previous, store.read_pool.observe = store.read_pool.observe, on_driver
+    previous, store.driver_pool.observe = store.driver_pool.observe, on_driver
     try:
         yield executions
     finally:
-        store.read_pool.observe = previous
+        store.driver_pool.observe = previous
         event.remove(store.engine.sync_engine, "before_cursor_execute", on_engine)

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import event, exc
+from sqlalchemy import event, exc, text
 
 from app.store.availability import OutageLog, is_unavailable
 from tests.gateway import Gateway
@@ -113,6 +113,8 @@ async def test_a_full_disk_refuses_writes_with_503_and_keeps_reads(
 
     event.listen(gateway.engine.sync_engine, "connect", cap_the_file)
     await gateway.engine.dispose()
+    # Creations run on the driver's connections: one, as requests come one at a time.
+    await _cap_the_driver(gateway, full=True)
     before = await gateway.stored_customers()
     refusal: tuple[int, dict[str, Any]] | None = None
     with caplog.at_level(logging.INFO):
@@ -132,5 +134,12 @@ async def test_a_full_disk_refuses_writes_with_503_and_keeps_reads(
     assert len(page["customers"]["edges"]) == 5
     full[0] = False
     await gateway.engine.dispose()
+    await _cap_the_driver(gateway, full=False)
     await gateway.create_customer(name="after the space is freed")
     assert await gateway.stored_customers() - before == number + 1
+
+
+async def _cap_the_driver(gateway: Gateway, *, full: bool) -> None:
+    async with gateway.store.reader() as reader:
+        [(pages,)] = await reader.rows(text("PRAGMA page_count"), {})
+        await reader.rows(text(f"PRAGMA max_page_count = {pages if full else 2**30}"), {})

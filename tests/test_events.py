@@ -4,6 +4,7 @@ customerEvents connection and node lookups over it (contract part 2, "Live updat
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 from unittest.mock import patch
 
@@ -98,21 +99,31 @@ async def test_failures_replays_and_user_errors_record_nothing(gateway: Gateway)
     assert await _stored_events(gateway) == before + 1
 
 
+@pytest.mark.parametrize("key", [None, "k"], ids=["driver", "idempotent"])
 async def test_a_failed_transaction_keeps_neither_the_change_nor_its_event(
-    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch, key: str | None
 ) -> None:
-    from app.events import log
+    """The event's statements fail after the customer's row is inserted: on SQLite the
+    event id is made between them; on PostgreSQL a NaN made into an id fails the one
+    statement after its customer's insert. Without a key the creation runs on a driver
+    connection (Store.writer()), with one in the engine's transaction."""
+    from app.events import log, sqlite_log
 
-    async def failing_head(*_arguments: Any) -> int:
-        raise RuntimeError("the head could not be advanced")
+    def failing_id(*_arguments: Any) -> str:
+        raise RuntimeError("no event id")
 
-    monkeypatch.setattr(log, "_advance_head", failing_head)
+    monkeypatch.setattr(sqlite_log, "new_event_id", failing_id)
+    monkeypatch.setattr(log, "random_bits", lambda: Decimal("NaN"))
     status, body = await gateway.post(
-        CREATE_WITH_KEY, {"input": {"name": "Lost", "idempotencyKey": "k"}}
+        CREATE_WITH_KEY, {"input": {"name": "Lost", "idempotencyKey": key}}
     )
     assert status == 200 and body["errors"][0]["extensions"]["code"] == "INTERNAL_SERVER_ERROR"
     assert await gateway.stored_customers() == 0
     assert await _stored_events(gateway) == 0
+    monkeypatch.undo()
+    # The connection that failed is whole, or replaced: the next creation commits.
+    await gateway.create_customer(name="Kept")
+    assert (await gateway.stored_customers(), await _stored_events(gateway)) == (1, 1)
 
 
 async def test_the_connection_pages_both_ways_with_exact_page_info(gateway: Gateway) -> None:

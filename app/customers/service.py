@@ -28,7 +28,7 @@ from app.customers.pagination import MAX_PAGE_SIZE, SCOPE, Page, fetch_page, sco
 from app.customers.prefix_plans import unindexed_prefixes
 from app.customers.validation import check_idempotency_key, clean_customer_fields
 from app.errors import BadUserInput, UserError, UserErrorCode
-from app.events.log import record_event
+from app.events.log import record_creation, record_event
 from app.events.models import EventType
 from app.ids import is_customer_id, new_customer_id
 from app.store.driver import Reader
@@ -167,8 +167,9 @@ async def create_customer(
     values = {name: fields.get(name) for name in TEXT_FIELD_NAMES}
     values["metadata"] = fields.get("metadata") or {}
     if idempotency_key is None:
-        async with store.write() as connection:
-            return MutationResult(await _insert_customer(connection, principal, values))
+        customer, row = _new_customer(principal, values)
+        await record_creation(store, principal, customer, row)
+        return MutationResult(customer)
     try:
         customer = await idempotency.run_once(
             store,
@@ -256,6 +257,16 @@ async def delete_customer(
 async def _insert_customer(
     connection: AsyncConnection, principal: Principal, values: Mapping[str, Any]
 ) -> CustomerRecord:
+    customer, row = _new_customer(principal, values)
+    # The row is inserted with the event (one statement on PostgreSQL).
+    await record_event(connection, principal, EventType.CUSTOMER_CREATED, customer, new_row=row)
+    return customer
+
+
+def _new_customer(
+    principal: Principal, values: Mapping[str, Any]
+) -> tuple[CustomerRecord, dict[str, Any]]:
+    """A new customer, and its row in the customers table."""
     created_at = now_ms()
     customer = CustomerRecord(
         id=new_customer_id(created_at),
@@ -272,9 +283,7 @@ async def _insert_customer(
         "updated_at": customer.updated_at,
         **stored_values(values),
     }
-    # The row is inserted with the event (one statement on PostgreSQL).
-    await record_event(connection, principal, EventType.CUSTOMER_CREATED, customer, new_row=row)
-    return customer
+    return customer, row
 
 
 def _compiled(

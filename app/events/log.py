@@ -34,7 +34,8 @@ of more than one event per millisecond, move id times a little ahead of `created
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import sqlite3
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +49,9 @@ from app.accounts.keys import Principal
 from app.clock import now_ms
 from app.customers.models import WRITABLE_FIELDS, CustomerRecord, customers_table
 from app.events.models import EventType, events_table, heads_table
-from app.events.sqlite_log import EventStatements, write_event
+from app.events.sqlite_log import EventStatements, event_work, write_event
 from app.ids import event_id_sql, random_bits, timed_value_sql
+from app.store.store import Store
 from app.store.wakeups import CHANNEL, mark
 
 # previousAttributes names fields by their GraphQL names; the writable ones are the same.
@@ -82,26 +84,114 @@ async def record_event(
 
     `new_row`, the customers table's values of the customer a creation inserts, is
     inserted first, by the same statement on PostgreSQL, in the same crossing on SQLite."""
-    created_at = now_ms()
-    previous_attributes = None if previous is None else changed_fields(previous, customer)
-    values = {
-        "account_id": principal.account_id,
-        "live": principal.live,
-        "type": event_type.value,
-        "now": created_at,
-        "customer_id": customer.id,
-    }
-    event_id = await _advance_head(
-        connection, principal, values, customer, previous_attributes, new_row
+    event = _Event(principal, event_type, customer, previous, new_row)
+    if connection.dialect.name == "postgresql":
+        recorded = await connection.execute(event.postgres_statement, event.postgres_values())
+        return event.record(str(recorded.scalar_one()))
+    mark(connection, event.topic)
+    work = event.sqlite_work(_sqlite_statements(connection.dialect))
+    return event.record(await write_event(connection, work))
+
+
+async def record_creation(
+    store: Store, principal: Principal, customer: CustomerRecord, new_row: Mapping[str, Any]
+) -> EventRecord:
+    """Insert a new customer's row (`new_row`) with its creation event, in a transaction
+    of their own on a driver connection (`Store.writer()`): one statement between BEGIN
+    and COMMIT on PostgreSQL, one crossing to the connection's thread on SQLite. What
+    SQLAlchemy's transaction costs on top (its connection, execution context and
+    greenlets) was a third of a creation's CPU."""
+    event = _Event(principal, EventType.CUSTOMER_CREATED, customer, None, new_row)
+    async with store.writer() as writer:
+        if store.dialect == "postgresql":
+            [(event_id,)] = await writer.returning(
+                event.postgres_statement, event.postgres_values()
+            )
+        else:
+            writer.mark(event.topic)
+            statements = _sqlite_statements(store.engine.dialect)
+            event_id = await writer.transaction(
+                event.sqlite_work(statements), statements.customer.sql
+            )
+    return event.record(str(event_id))
+
+
+class _Event:
+    """One event to record: its values, and the statements that record it."""
+
+    __slots__ = (
+        "created_at",
+        "customer",
+        "new_row",
+        "previous_attributes",
+        "topic",
+        "type",
+        "values",
     )
-    return EventRecord(
-        id=event_id,
-        type=event_type,
-        live=principal.live,
-        created_at=created_at,
-        customer=customer,
-        previous_attributes=previous_attributes,
-    )
+
+    def __init__(
+        self,
+        principal: Principal,
+        event_type: EventType,
+        customer: CustomerRecord,
+        previous: CustomerRecord | None,
+        new_row: Mapping[str, Any] | None,
+    ) -> None:
+        self.type = event_type
+        self.customer = customer
+        self.new_row = new_row
+        self.created_at = now_ms()
+        self.previous_attributes = None if previous is None else changed_fields(previous, customer)
+        self.topic = events_topic(principal.account_id, principal.live)
+        self.values = {
+            "account_id": principal.account_id,
+            "live": principal.live,
+            "type": event_type.value,
+            "now": self.created_at,
+            "customer_id": customer.id,
+        }
+
+    def record(self, event_id: str) -> EventRecord:
+        return EventRecord(
+            id=event_id,
+            type=self.type,
+            live=bool(self.values["live"]),
+            created_at=self.created_at,
+            customer=self.customer,
+            previous_attributes=self.previous_attributes,
+        )
+
+    @property
+    def postgres_statement(self) -> TextClause:
+        return _RECORD_POSTGRES if self.new_row is None else _CREATE_POSTGRES
+
+    def postgres_values(self) -> dict[str, Any]:
+        """PostgreSQL's one statement's parameters: it advances the head to the
+        millisecond of the next event id (after the last one, locked until commit),
+        inserts the event under that id (and first the new customer's row, if any) and
+        wakes the log's subscribers by NOTIFY once the transaction commits."""
+        row = {} if self.new_row is None else _row_parameters(self.new_row)
+        return {
+            **row,
+            **self.values,
+            "topic": self.topic,
+            "random": random_bits(),
+            # JSON text, which the asyncpg codec for jsonb passes on as it is.
+            "customer": orjson.dumps(self.customer.to_json()).decode(),
+            "previous_attributes": orjson.dumps(self.previous_attributes).decode(),
+        }
+
+    def sqlite_work(self, statements: EventStatements) -> Callable[[sqlite3.Connection], str]:
+        """SQLite's statements as one function for the connection's thread: the new row's
+        insert, the head's upsert and the event's insert (app/events/sqlite_log.py). The
+        Store wakes the subscribers of the topic its transaction marked."""
+        event = {
+            **self.values,
+            "created_at": self.created_at,
+            "customer": self.customer.to_json(),
+            "previous_attributes": self.previous_attributes,
+        }
+        return event_work(statements, self.values, event, self.new_row)
 
 
 def changed_fields(before: CustomerRecord, after: CustomerRecord) -> dict[str, Any]:
@@ -124,51 +214,6 @@ def event_from_row(row: RowMapping) -> EventRecord:
 def events_topic(account_id: str, live: bool) -> str:
     """The wake-up topic of one account and mode's log (app/store/wakeups.py)."""
     return f"events:{account_id}:{int(live)}"
-
-
-async def _advance_head(
-    connection: AsyncConnection,
-    principal: Principal,
-    values: dict[str, Any],
-    customer: CustomerRecord,
-    previous_attributes: dict[str, Any] | None,
-    new_row: Mapping[str, Any] | None = None,
-) -> str:
-    """Advance the head to the millisecond of the next event id (after the last one, and
-    locked until commit) and insert the event under that id; returns the id. The same
-    statement wakes the log's subscribers once the transaction commits: by NOTIFY on
-    PostgreSQL, and on SQLite through the Store.
-
-    On PostgreSQL that is one statement, which makes the id itself and inserts `new_row`
-    (a new customer's) before the upsert; on SQLite `new_row`'s insert, the head's upsert
-    and the event's insert, run together on the connection's thread (app/events/sqlite_log.py)."""
-    topic = events_topic(principal.account_id, principal.live)
-    if connection.dialect.name == "postgresql":
-        statement, row = _RECORD_POSTGRES, {}
-        if new_row is not None:
-            statement, row = _CREATE_POSTGRES, _row_parameters(new_row)
-        recorded = await connection.execute(
-            statement,
-            {
-                **row,
-                **values,
-                "topic": topic,
-                "random": random_bits(),
-                # JSON text, which SQLAlchemy's asyncpg codec for jsonb passes on as it is.
-                "customer": orjson.dumps(customer.to_json()).decode(),
-                "previous_attributes": orjson.dumps(previous_attributes).decode(),
-            },
-        )
-        return str(recorded.scalar_one())
-    mark(connection, topic)
-    event = {
-        **values,
-        "created_at": values["now"],
-        "customer": customer.to_json(),
-        "previous_attributes": previous_attributes,
-    }
-    statements = _sqlite_statements(connection.dialect)
-    return await write_event(connection, statements, values, event, new_row)
 
 
 # SQLite: the head's upsert, and then the event's insert. Built once, with parameters, so

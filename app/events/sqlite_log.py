@@ -14,7 +14,7 @@ as SQLAlchemy's DBAPIError, as any statement's is.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import exc
@@ -40,15 +40,15 @@ class EventStatements:
         self.event = CompiledStatement(event, dialect)
 
 
-async def write_event(
-    connection: AsyncConnection,
+def event_work(
     statements: EventStatements,
     head_values: Mapping[str, Any],
     event_values: Mapping[str, Any],
     new_row: Mapping[str, Any] | None,
-) -> str:
-    """Insert `new_row` (when given), advance the head and insert the event under the id
-    made from it, in one crossing; returns the event id."""
+) -> Callable[[sqlite3.Connection], str]:
+    """What writes the event on the connection's thread: `new_row`'s insert (when
+    given), the head's advance and the event's insert under the id made from it; it
+    returns the event id."""
     customer = None if new_row is None else statements.customer.parameters(new_row)
     head = statements.head.parameters(head_values)
 
@@ -62,6 +62,13 @@ async def write_event(
         )
         return event_id
 
+    return work
+
+
+async def write_event(
+    connection: AsyncConnection, work: Callable[[sqlite3.Connection], str]
+) -> str:
+    """The event's `work` in the engine connection's transaction, in one crossing."""
     raw = await connection.get_raw_connection()
     try:
         return await run_on_thread(raw.driver_connection, work)  # type: ignore[arg-type]

@@ -22,10 +22,12 @@ log's and the documents registry's reads still run on the engine (Store.read()).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 from sqlalchemy.engine import URL, Dialect
@@ -36,6 +38,7 @@ from app.store import sqlite_connection
 from app.store.statements import StatementCache
 
 CLOSE_TIMEOUT_SECONDS = 2.0
+T = TypeVar("T")
 
 # Entered around each statement with its SQL and parameters, when something watches
 # them: traces (app/telemetry/tracing.py), or a test. None costs nothing.
@@ -51,6 +54,13 @@ class Backend(Protocol):
     async def open(self) -> Any: ...
 
     async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]: ...
+
+    async def write(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        """The statement in a transaction of its own (PostgreSQL); its rows."""
+
+    async def transaction(self, connection: Any, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` in a write transaction, in one crossing to the connection's thread
+        (SQLite)."""
 
     def is_closed(self, connection: Any) -> bool: ...
 
@@ -100,6 +110,19 @@ class PostgresBackend:
         rows: list[Any] = await connection.fetch(sql, *parameters)
         return rows
 
+    async def write(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        # BEGIN and COMMIT rather than autocommit: a statement the caller gave up on (its
+        # deadline cancelled it, and the connection is then dropped) ends without a
+        # COMMIT, so the server rolls it back, even if it runs to its end after the
+        # cancellation (waiting for a lock, say). In autocommit it would commit alone.
+        await connection.execute("BEGIN")
+        rows: list[Any] = await connection.fetch(sql, *parameters)
+        await connection.execute("COMMIT")
+        return rows
+
+    async def transaction(self, connection: Any, work: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError("PostgreSQL writes are statements: use write()")
+
     def is_closed(self, connection: Any) -> bool:
         return bool(connection.is_closed())
 
@@ -118,17 +141,59 @@ class SqliteBackend:
     # A crossing runs to its end on the connection's thread, even for a cancelled caller.
     failure_breaks_connection = False
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, synchronous: str) -> None:
         self._path = path
+        self._pragmas = sqlite_connection.pragmas(synchronous)
 
     async def open(self) -> Any:
-        return await sqlite_connection.connect(self._path, timeout=30)
+        connection = await sqlite_connection.connect(
+            self._path, timeout=sqlite_connection.BUSY_TIMEOUT_SECONDS
+        )
+        pragmas = self._pragmas
+
+        def prepare(database: sqlite3.Connection) -> None:
+            for pragma in pragmas:
+                database.execute(pragma)
+
+        try:
+            await sqlite_connection.run_on_thread(connection, prepare)
+        except BaseException:
+            connection.stop()
+            raise
+        return connection
 
     async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
         def run(database: sqlite3.Connection) -> list[Any]:
             return database.execute(sql, parameters).fetchall()
 
         return await sqlite_connection.run_on_thread(connection, run)
+
+    async def write(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError("SQLite writes run on the connection's thread: transaction()")
+
+    async def transaction(self, connection: Any, work: Callable[[sqlite3.Connection], T]) -> T:
+        # The crossing runs to its end even when its caller is cancelled (a deadline): it
+        # then rolls back instead of committing, so a client told that its request timed
+        # out finds nothing of it stored.
+        given_up = threading.Event()
+
+        def run(database: sqlite3.Connection) -> T:
+            database.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(database)
+                if given_up.is_set():
+                    raise asyncio.CancelledError
+                database.commit()
+            except BaseException:
+                database.rollback()
+                raise
+            return result
+
+        try:
+            return await sqlite_connection.run_on_thread(connection, run)
+        except asyncio.CancelledError:
+            given_up.set()
+            raise
 
     def is_closed(self, connection: aiosqlite.Connection) -> bool:
         return connection._connection is None
@@ -147,7 +212,7 @@ class InMemorySqliteBackend(SqliteBackend):
     (development only: production refuses an in-memory database)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(":memory:")
+        super().__init__(":memory:", synchronous="full")  # its connection is the engine's
         self._engine = engine
         self._held: dict[int, AsyncConnection] = {}
 
@@ -171,7 +236,7 @@ class InMemorySqliteBackend(SqliteBackend):
 
 
 class Reader:
-    """One read connection, from `ReadPool.take` to `ReadPool.give`."""
+    """One read connection, from `DriverPool.take` to `DriverPool.give`."""
 
     __slots__ = ("_backend", "_observe", "_statements", "connection", "dialect", "failed")
 
@@ -196,21 +261,56 @@ class Reader:
         """The statement's rows, each a sequence of its columns' values."""
         compiled = self._statements.get(statement)
         parameters = compiled.parameters(values)
+        fetching = self._backend.fetch(self.connection, compiled.sql, parameters)
+        return compiled.rows(await self.watched(compiled.sql, parameters, fetching))
+
+    async def watched(self, sql: str, parameters: Sequence[Any], running: Awaitable[T]) -> T:
+        """`running`, the connection's work on `sql`, awaited under the observer (when
+        one watches) and marked failed if it raises or is cancelled."""
         try:
             if self._observe is None:
-                fetched = await self._backend.fetch(self.connection, compiled.sql, parameters)
-            else:
-                with self._observe(compiled.sql, parameters):
-                    fetched = await self._backend.fetch(self.connection, compiled.sql, parameters)
+                return await running
+            with self._observe(sql, parameters):
+                return await running
         except BaseException:
             self.failed = True
             raise
-        return compiled.rows(fetched)
 
 
-class ReadPool:
-    """Driver connections for reads, opened as needed; the Store lets at most `size`
-    requests hold one at a time, in arrival order."""
+class Writer:
+    """One driver connection for one write transaction (`Store.writer()`): a statement
+    on PostgreSQL, a function on the connection's thread on SQLite."""
+
+    __slots__ = ("lent", "marked")
+
+    def __init__(self, lent: Reader) -> None:
+        self.lent = lent
+        # Wake-up topics (app/store/wakeups.py) to wake once the transaction commits.
+        self.marked: set[str] = set()
+
+    async def returning(
+        self, statement: ClauseElement, values: Mapping[str, Any]
+    ) -> list[Sequence[Any]]:
+        """PostgreSQL: the statement in a transaction of its own; its RETURNING rows."""
+        lent = self.lent
+        compiled = lent._statements.get(statement)
+        parameters = compiled.parameters(values)
+        writing = lent._backend.write(lent.connection, compiled.sql, parameters)
+        return compiled.rows(await lent.watched(compiled.sql, parameters, writing))
+
+    async def transaction(self, work: Callable[[sqlite3.Connection], T], sql: str) -> T:
+        """SQLite: `work` in a transaction (BEGIN IMMEDIATE to COMMIT) in one crossing;
+        `sql` names its first statement for the observer."""
+        lent = self.lent
+        return await lent.watched(sql, (), lent._backend.transaction(lent.connection, work))
+
+    def mark(self, topic: str) -> None:
+        self.marked.add(topic)
+
+
+class DriverPool:
+    """Driver connections for reads and single-statement writes, opened as needed; the
+    Store lets at most `size` requests hold one at a time, in arrival order."""
 
     def __init__(self, backend: Backend, dialect: Dialect, size: int) -> None:
         self._backend = backend

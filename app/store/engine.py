@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.errors import StartupError
 from app.settings import Settings, SqliteSynchronous
 from app.store import sqlite_connection
-from app.store.driver import InMemorySqliteBackend, PostgresBackend, ReadPool, SqliteBackend
+from app.store.driver import DriverPool, InMemorySqliteBackend, PostgresBackend, SqliteBackend
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any constant works; it only has to be the same in every replica.
@@ -50,7 +50,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
-def create_read_pool(settings: Settings, engine: AsyncEngine) -> ReadPool:
+def create_driver_pool(settings: Settings, engine: AsyncEngine) -> DriverPool:
     """The driver connections for reads beside the engine (app/store/driver.py), with
     the engine's connection settings; none is opened yet."""
     url = make_url(settings.database_url)
@@ -60,8 +60,8 @@ def create_read_pool(settings: Settings, engine: AsyncEngine) -> ReadPool:
     elif settings.sqlite_path is None:
         backend = InMemorySqliteBackend(engine)
     else:
-        backend = SqliteBackend(settings.sqlite_path)
-    return ReadPool(backend, engine.dialect, settings.db_pool_size)
+        backend = SqliteBackend(settings.sqlite_path, settings.sqlite_synchronous.value)
+    return DriverPool(backend, engine.dialect, settings.db_pool_size)
 
 
 def _postgres_connect_args(settings: Settings) -> dict[str, Any]:
@@ -84,7 +84,10 @@ def _create_sqlite_engine(url: URL, pool_size: int, synchronous: SqliteSynchrono
     engine = create_async_engine(
         url,
         # The aiosqlite dialect opens connections with async_creator_fn when given one.
-        connect_args={"timeout": 30, "async_creator_fn": sqlite_connection.connect},
+        connect_args={
+            "timeout": sqlite_connection.BUSY_TIMEOUT_SECONDS,
+            "async_creator_fn": sqlite_connection.connect,
+        },
         json_deserializer=read_json,
         **pool,
     )
@@ -92,11 +95,8 @@ def _create_sqlite_engine(url: URL, pool_size: int, synchronous: SqliteSynchrono
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        # A member of SqliteSynchronous, never client input.
-        cursor.execute(f"PRAGMA synchronous={synchronous.value.upper()}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        for pragma in sqlite_connection.pragmas(synchronous.value):
+            cursor.execute(pragma)
         cursor.close()
 
     return engine

@@ -87,6 +87,20 @@ class _Opened:
         await self._cursor.close()
 
 
+BUSY_TIMEOUT_SECONDS = 30
+
+
+def pragmas(synchronous: str) -> tuple[str, ...]:
+    """What every connection to the database file runs first, the engine's and the
+    driver's alike; `synchronous` is a member of SqliteSynchronous, never client input."""
+    return (
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA synchronous={synchronous.upper()}",
+        "PRAGMA foreign_keys=ON",
+        f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}",
+    )
+
+
 def connect(database: str, **options: Any) -> Connection:
     """An unopened connection (await it), like aiosqlite.connect."""
 

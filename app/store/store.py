@@ -7,9 +7,10 @@ The pool lets a newcomer take a returned connection before a request that was al
 waiting wakes up, so under load some requests wait many turns (p99 at 6-7x p50 with
 32 connections). A FIFO semaphore as wide as the pool queues them fairly.
 
-The customers' reads (`reader()`) run on connections of the driver's own
-(app/store/driver.py), with their own turns as wide as their pool; writes, and the reads
-of the event log and the documents registry (`read()`), use the engine. Reads run
+The customers' reads (`reader()`) and creations without an idempotency key (`writer()`)
+run on connections of the driver's own (app/store/driver.py), with their own turns as
+wide as their pool; other writes, and the reads of the event log and the documents
+registry (`read()`), use the engine. Reads run
 without a transaction on PostgreSQL (autocommit): under READ COMMITTED every statement
 takes its own snapshot inside a transaction or not, and without BEGIN and ROLLBACK a
 read costs one round trip instead of three. SQLite opens no transaction for a read
@@ -34,22 +35,22 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.settings import Settings
-from app.store.driver import Reader, ReadPool
-from app.store.engine import create_engine, create_read_pool
+from app.store.driver import DriverPool, Reader, Writer
+from app.store.engine import create_driver_pool, create_engine
 from app.store.wakeups import Wakeups, take_marked
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, read_pool: ReadPool) -> None:
+    def __init__(self, engine: AsyncEngine, driver_pool: DriverPool) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self.read_pool = read_pool
+        self.driver_pool = driver_pool
         self._reads = engine
         if self.dialect == "postgresql":
             self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         size = getattr(engine.pool, "size", None)
         self._turns = asyncio.Semaphore(size()) if callable(size) else None
-        self._reader_turns = asyncio.Semaphore(read_pool.size)
+        self._driver_turns = asyncio.Semaphore(driver_pool.size)
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self.wakeups = Wakeups()
         # Requests holding a connection, and requests waiting for one (metrics read them).
@@ -60,6 +61,13 @@ class Store:
         """A driver connection for reading (`async with`); each statement sees what was
         committed before it."""
         return Reading(self)
+
+    def writer(self) -> Writing:
+        """A driver connection for one write transaction (`async with`), in the same
+        writer's turn as `write()`'s on SQLite; its marked topics are woken once it
+        commits. For writes that are one statement (PostgreSQL) or one function on the
+        connection's thread (SQLite); `write()` is for the others."""
+        return Writing(self)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -119,10 +127,10 @@ class Store:
     def for_settings(cls, settings: Settings) -> Store:
         """A store on settings.database_url; no connection is opened yet."""
         engine = create_engine(settings)
-        return cls(engine, create_read_pool(settings, engine))
+        return cls(engine, create_driver_pool(settings, engine))
 
     async def close(self) -> None:
-        await self.read_pool.close()
+        await self.driver_pool.close()
         await self.engine.dispose()
 
 
@@ -138,19 +146,49 @@ class Reading:
 
     async def __aenter__(self) -> Reader:
         store = self._store
-        await store._take_turn(store._reader_turns)
+        await store._take_turn(store._driver_turns)
         try:
-            self._reader = await store.read_pool.take()
+            self._reader = await store.driver_pool.take()
         except BaseException:
-            store._give_turn(store._reader_turns)
+            store._give_turn(store._driver_turns)
             raise
         return self._reader
 
     async def __aexit__(self, *_exc: object) -> None:
         store = self._store
         assert self._reader is not None
-        store.read_pool.give(self._reader)
-        store._give_turn(store._reader_turns)
+        store.driver_pool.give(self._reader)
+        store._give_turn(store._driver_turns)
+
+
+class Writing:
+    """`async with store.writer()`: the writer's turn and a driver connection, given back
+    in reverse, then the committed transaction's topics woken."""
+
+    __slots__ = ("_store", "_writer")
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._writer: Writer | None = None
+
+    async def __aenter__(self) -> Writer:
+        store = self._store
+        await store._take_turn(store._driver_turns, store._writer)
+        try:
+            self._writer = Writer(await store.driver_pool.take())
+        except BaseException:
+            store._give_turn(store._driver_turns, store._writer)
+            raise
+        return self._writer
+
+    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        store = self._store
+        writer = self._writer
+        assert writer is not None
+        store.driver_pool.give(writer.lent)
+        store._give_turn(store._driver_turns, store._writer)
+        if error_type is None:
+            store.wakeups.wake(writer.marked)
 
 
 def _forget_marked(connection: AsyncConnection) -> set[str]:

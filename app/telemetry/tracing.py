@@ -105,7 +105,7 @@ class OtelSpans(Spans):
                 attributes={"db.system": system, "db.statement": sql},
             )
 
-        store.read_pool.observe = statement_span
+        store.driver_pool.observe = statement_span
 
     def shutdown(self) -> None:
         self.provider.shutdown()
