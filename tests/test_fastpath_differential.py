@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import graphql
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
@@ -333,6 +334,24 @@ async def test_fast_path_answers_like_graphql_core(
     fast = await answer(gateway.client, gateway.key, query, variables)
     slow = await answer(core, gateway.key, query, variables)
     assert fast == slow, query
+
+
+async def test_each_node_of_an_edge_keeps_its_own_selection(
+    gateway: Gateway,
+    core: TestClient,  # type: ignore[type-arg]
+    world: dict[str, Any],
+) -> None:
+    """Found by the test above: an edge's `node` and an aliased node were both
+    serialized with the last one's selection."""
+    query = (
+        "{ customers(first: 2) { edges { node { id @include(if: false) } } "
+        "edges { who: node { id name } node { email } } } }"
+    )
+    fast = await answer(gateway.client, gateway.key, query, {})
+    assert fast == await answer(core, gateway.key, query, {})
+    [first, _second] = orjson.loads(fast[1])["data"]["customers"]["edges"]
+    assert set(first) == {"node", "who"}
+    assert set(first["node"]) == {"email"} and set(first["who"]) == {"id", "name"}
 
 
 HOT_DOCUMENTS = (

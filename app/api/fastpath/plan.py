@@ -236,15 +236,15 @@ class _Planner:
 
     def _edge(self, nodes: list[FieldNode]) -> EdgePlan:
         parts: list[tuple[str, str]] = []
-        node: Serializer | None = None
+        customers: dict[str, Serializer] = {}  # each node's own selection, by response key
         for key, fields in self._subfields("CustomerEdge", nodes).items():
             name = fields[0].name.value
             if name == "node":
-                node = self._customer(fields)
+                customers[key] = self._customer(fields)
             elif name not in ("cursor", TYPENAME):
                 raise Unsupported(name)
             parts.append((key, name))
-        return EdgePlan(tuple(parts), _edge_builder(parts, node))
+        return EdgePlan(tuple(parts), _edge_builder(parts, customers))
 
     def _page_info(self, nodes: list[FieldNode]) -> tuple[tuple[str, str], ...]:
         parts = []
@@ -345,10 +345,17 @@ def _serializer(keys: tuple[str, ...], indices: list[int]) -> Serializer:
     return _compiled("record", zip(keys, values, strict=True), {})
 
 
-def _edge_builder(parts: list[tuple[str, str]], node: Serializer | None) -> EdgeBuilder:
-    """An edge as the dict graphql-core would build, from its cursor and its record."""
-    values = {"cursor": "cursor", "node": "node(record)", TYPENAME: repr("CustomerEdge")}
-    return _compiled("cursor, record", ((key, values[name]) for key, name in parts), {"node": node})
+def _edge_builder(parts: list[tuple[str, str]], customers: Mapping[str, Serializer]) -> EdgeBuilder:
+    """An edge as the dict graphql-core would build, from its cursor and its record; each
+    node key (`node`, or an alias) serialized with its own selection."""
+    items, serializers = [], {}
+    for index, (key, name) in enumerate(parts):
+        if name == "node":
+            serializers[f"node_{index}"] = customers[key]
+            items.append((key, f"node_{index}(record)"))
+        else:
+            items.append((key, "cursor" if name == "cursor" else repr("CustomerEdge")))
+    return _compiled("cursor, record", items, serializers)
 
 
 def _compiled(
