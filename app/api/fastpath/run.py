@@ -136,34 +136,35 @@ class _Converter:
     """Strawberry's `convert_arguments`, planned once per field where that is plain
     renaming, and remembered for the other input objects.
 
-    A field whose arguments are scalars, lists of scalars or input objects of scalars
-    (`customer(id:)`, `nodes(ids:)`, `createCustomer(input:)`) has a plan of its own
-    (`_ArgumentPlan`): Strawberry passes such values on as they are, so converting is
-    renaming, and building the input's class. Converting a filter tree (nested inputs,
-    enums) costs about 200 µs; clients repeat the same filters and orders page after
-    page, so each distinct one is converted once.
+    Strawberry passes a scalar, a list of scalars or an input object of scalars on as
+    graphql-core coerced it (`customer(id:)`, `nodes(ids:)`, `createCustomer(input:)`,
+    `customers(first:, after:)`), so converting one is renaming it, and building the
+    input's class: each field's `_ArgumentPlan` does that. The others (a filter tree
+    with nested inputs and enums, orderBy) go through Strawberry when given: converting
+    a filter tree costs about 200 µs, and clients repeat the same filters and orders
+    page after page, so each distinct one is converted once.
     """
 
     def __init__(self, schema: strawberry.Schema, size: int = PLAN_CACHE_SIZE) -> None:
         self._schema = schema
         self._size = size
         self._converted: OrderedDict[tuple[str, bytes], dict[str, Any]] = OrderedDict()
-        self._plans: dict[int, tuple[graphql.GraphQLField, _ArgumentPlan | None]] = {}
+        self._plans: dict[int, tuple[graphql.GraphQLField, _ArgumentPlan]] = {}
 
     def convert(
         self, field: graphql.GraphQLField, coerced: dict[str, Any], *, remember: bool = True
     ) -> dict[str, Any]:
-        plan = self._argument_plan(field)
-        if plan is not None:
-            return plan.build(coerced)
+        built, left = self._argument_plan(field).build(coerced)
+        if not left:
+            return built
         definition: StrawberryField = field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
-        inputs = {name: value for name, value in coerced.items() if isinstance(value, dict)}
+        inputs = {name: value for name, value in left.items() if isinstance(value, dict)}
         if not inputs or not remember:
-            return self._plain(definition, coerced)
-        others = {name: value for name, value in coerced.items() if name not in inputs}
-        return {**self._plain(definition, others), **self._inputs(definition, inputs)}
+            return {**built, **self._plain(definition, left)}
+        others = {name: value for name, value in left.items() if name not in inputs}
+        return {**built, **self._plain(definition, others), **self._inputs(definition, inputs)}
 
-    def _argument_plan(self, field: graphql.GraphQLField) -> _ArgumentPlan | None:
+    def _argument_plan(self, field: graphql.GraphQLField) -> _ArgumentPlan:
         found = self._plans.get(id(field))
         if found is not None and found[0] is field:
             return found[1]
@@ -216,45 +217,52 @@ class _InputPlan:
         return self._cls(**kwargs)
 
 
+# How an argument is converted: passed on as it is, built by an _InputPlan, or by Strawberry.
+_AS_IS = None
+_BY_STRAWBERRY = "strawberry"
+
+
 class _ArgumentPlan:
     """One field's arguments as `convert_arguments` makes them from graphql-core's
-    coerced values, for arguments that are scalars, lists of scalars or input objects of
-    scalars: renamed, lists copied (graphql-core may share a default list between
-    requests), inputs built."""
+    coerced values: scalars and lists of scalars renamed (lists copied: graphql-core may
+    share a default list between requests), input objects of scalars built, the others
+    left for Strawberry."""
 
     __slots__ = ("_arguments",)
 
-    def __init__(self, arguments: tuple[tuple[str, str, _InputPlan | None], ...]) -> None:
+    def __init__(self, arguments: tuple[tuple[str, str, _InputPlan | str | None], ...]) -> None:
         self._arguments = arguments
 
     @classmethod
-    def of(cls, field: graphql.GraphQLField, config: StrawberryConfig) -> _ArgumentPlan | None:
-        """The field's plan; None when an argument needs Strawberry's own conversion."""
+    def of(cls, field: graphql.GraphQLField, config: StrawberryConfig) -> _ArgumentPlan:
         definition: StrawberryField = field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
-        arguments: list[tuple[str, str, _InputPlan | None]] = []
+        arguments: list[tuple[str, str, _InputPlan | str | None]] = []
         for argument in definition.arguments:
             name = config.name_converter.from_argument(argument)
             named = graphql.get_named_type(field.args[name].type)
-            if _passed_as_is(named, argument.type):
-                arguments.append((name, argument.python_name, None))
-                continue
-            inputs = _input_plan(argument.type, named, config)
-            if inputs is None:
-                return None
-            arguments.append((name, argument.python_name, inputs))
+            how: _InputPlan | str | None = _AS_IS
+            if not _passed_as_is(named, argument.type):
+                how = _input_plan(argument.type, named, config) or _BY_STRAWBERRY
+            arguments.append((name, argument.python_name, how))
         return cls(tuple(arguments))
 
-    def build(self, coerced: dict[str, Any]) -> dict[str, Any]:
+    def build(self, coerced: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The arguments converted by name in Python, and those left for Strawberry
+        (their coerced values by GraphQL name)."""
         built: dict[str, Any] = {}
-        for name, python, inputs in self._arguments:
-            if name in coerced:
-                value = coerced[name]
-                if isinstance(value, list):
-                    value = list(value)
-                elif inputs is not None and value is not None:
-                    value = inputs.build(value)
-                built[python] = value
-        return built
+        left: dict[str, Any] = {}
+        for name, python, how in self._arguments:
+            if name not in coerced:
+                continue
+            value = coerced[name]
+            if how is _AS_IS:
+                built[python] = list(value) if isinstance(value, list) else value
+            elif how is _BY_STRAWBERRY:
+                left[name] = value
+            else:
+                assert isinstance(how, _InputPlan)
+                built[python] = None if value is None else how.build(value)
+        return built, left
 
 
 def _passed_as_is(named: graphql.GraphQLNamedType, annotation: Any) -> bool:
