@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+import orjson
 import pytest
 from sqlalchemy import event
 
+from app.logs import JsonFormatter, TurnHandler
 from tests.gateway import Gateway
 
 
@@ -58,3 +61,45 @@ async def test_one_log_line_per_request_without_the_key(
     assert fields["account"].startswith("acct_")
     assert gateway.key not in caplog.text
     assert gateway.key[-10:] not in str(fields)
+
+
+class _Writes:
+    """A binary stream that keeps each write apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.writes.append(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _line(name: str) -> logging.LogRecord:
+    return logging.LogRecord(name, logging.INFO, "", 0, "request", (), None)
+
+
+async def test_the_lines_of_one_loop_turn_are_written_together() -> None:
+    stream = _Writes()
+    handler = TurnHandler(stream)  # type: ignore[arg-type]
+    handler.setFormatter(JsonFormatter())
+    handler.handle(_line("first"))
+    handler.handle(_line("second"))
+    assert stream.writes == []  # not yet: the turn goes on
+    await asyncio.sleep(0)
+    [written] = stream.writes
+    assert [orjson.loads(line)["logger"] for line in written.splitlines()] == ["first", "second"]
+    handler.handle(_line("third"))
+    handler.flush()  # as logging does when the process exits
+    assert orjson.loads(stream.writes[1])["logger"] == "third"
+
+
+def test_a_line_logged_with_no_loop_running_is_written_at_once() -> None:
+    stream = _Writes()
+    handler = TurnHandler(stream)  # type: ignore[arg-type]
+    handler.setFormatter(JsonFormatter())
+    handler.handle(_line("alone"))
+    [written] = stream.writes
+    assert orjson.loads(written)["logger"] == "alone"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import pytest
 
+from app.web.middleware import RandomIds
 from tests.gateway import Gateway
 
 STRICT = "application/graphql-response+json"
@@ -285,3 +287,10 @@ async def test_a_chunked_body_is_read_whole_and_limited(gateway: Gateway) -> Non
     assert await response.json() == {"data": {"__typename": "Query"}}
     response = await gateway.client.post("/graphql", data=pieces(200_000), headers=headers)
     await assert_error_body(response, 413, "QUERY_TOO_COMPLEX")
+
+
+def test_request_ids_are_128_random_bits_unique_across_batches() -> None:
+    ids = RandomIds(batch=4)
+    made = [ids.new() for _ in range(10)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made_id) for made_id in made)
+    assert len(set(made)) == len(made)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-import secrets
 import time
 
 import orjson
@@ -22,10 +22,29 @@ error_log = logging.getLogger("app.errors")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._-]{1,100}\Z")
 
 
+class RandomIds:
+    """Request ids of 128 random bits from the operating system's generator, read for
+    `batch` ids at a time: each read is a system call, which cost more here (several
+    microseconds) than the rest of making the id."""
+
+    def __init__(self, batch: int = 256) -> None:
+        self._batch = batch
+        self._ids: list[str] = []
+
+    def new(self) -> str:
+        if not self._ids:
+            pool = os.urandom(16 * self._batch).hex()
+            self._ids = [pool[start : start + 32] for start in range(0, len(pool), 32)]
+        return self._ids.pop()
+
+
+_request_ids = RandomIds()
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     incoming = request.headers.get("X-Request-Id", "")
-    request_id = incoming if _INCOMING_ID.match(incoming) else secrets.token_hex(16)
+    request_id = incoming if _INCOMING_ID.match(incoming) else _request_ids.new()
     request[REQUEST_ID] = request_id
     request[LOG_FIELDS] = {}
     started = time.perf_counter()
