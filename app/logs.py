@@ -34,43 +34,48 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-class TurnHandler(logging.Handler):
-    """Each record's line to a binary stream, the lines logged in one turn of the event
-    loop written together at its end: one system call per turn rather than one per
-    request (an access line is logged for each), which cost more here than making the
-    line. A line logged outside the loop's thread, or with no loop running, is written
-    at once; the lines of the last turn are written when the process exits normally
-    (logging flushes its handlers then), and lost if it is killed."""
+class BufferedLineHandler(logging.Handler):
+    """Each record's line to a binary stream, buffered for at most `FLUSH_SECONDS` (or
+    `MAX_PENDING_BYTES`) while the event loop runs: a write is a system call, which cost
+    more here than making the line, and every request logs one. A warning or an error is
+    written at once with whatever waits before it, and so is a line logged outside the
+    loop's thread or with no loop running; the lines still waiting are written when the
+    process exits normally (logging flushes its handlers then), and lost if it is killed.
+    """
+
+    FLUSH_SECONDS = 0.1
+    MAX_PENDING_BYTES = 64 * 1024
 
     def __init__(self, stream: BinaryIO) -> None:
         super().__init__()
         self._stream = stream
         self._pending: list[bytes] = []
+        self._pending_bytes = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record).encode() + b"\n"
+            self._pending.append(line)
+            self._pending_bytes += len(line)
+            if record.levelno >= logging.WARNING or self._pending_bytes >= self.MAX_PENDING_BYTES:
+                self.flush()
+                return
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
-                self._write([*self._pending, line])
-                self._pending = []
+                self.flush()
                 return
-            if not self._pending:
-                loop.call_soon(self.flush)
-            self._pending.append(line)
+            if len(self._pending) == 1:
+                loop.call_later(self.FLUSH_SECONDS, self.flush)
         except Exception:
             self.handleError(record)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
-            pending, self._pending = self._pending, []
+            pending, self._pending, self._pending_bytes = self._pending, [], 0
             if pending:
-                self._write(pending)
-
-    def _write(self, lines: list[bytes]) -> None:
-        self._stream.write(b"".join(lines))
-        self._stream.flush()
+                self._stream.write(b"".join(pending))
+                self._stream.flush()
 
 
 def configure_logging(level: str) -> None:
@@ -79,7 +84,7 @@ def configure_logging(level: str) -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = TurnHandler(sys.stderr.buffer)
+    handler = BufferedLineHandler(sys.stderr.buffer)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import gc
+import logging
 import os
 import resource
 import signal
@@ -121,6 +122,7 @@ async def _serve_here(
         # A statement still blocked in the driver: nothing is committed, so leaving is safe,
         # and asyncio.run would otherwise cancel it a second time and wait for ever.
         print("stopped with unfinished cleanup", file=sys.stderr, flush=True)
+        logging.shutdown()  # the log lines still buffered: os._exit skips its exit hook
         os._exit(1)
     print("stopped", flush=True)
     return 0

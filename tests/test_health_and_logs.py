@@ -9,7 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import event
 
-from app.logs import JsonFormatter, TurnHandler
+from app.logs import BufferedLineHandler, JsonFormatter
 from tests.gateway import Gateway
 
 
@@ -77,18 +77,19 @@ class _Writes:
         pass
 
 
-def _line(name: str) -> logging.LogRecord:
-    return logging.LogRecord(name, logging.INFO, "", 0, "request", (), None)
+def _line(name: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord(name, level, "", 0, "request", (), None)
 
 
-async def test_the_lines_of_one_loop_turn_are_written_together() -> None:
+async def test_info_lines_are_written_together_a_moment_later() -> None:
     stream = _Writes()
-    handler = TurnHandler(stream)  # type: ignore[arg-type]
+    handler = BufferedLineHandler(stream)  # type: ignore[arg-type]
     handler.setFormatter(JsonFormatter())
     handler.handle(_line("first"))
     handler.handle(_line("second"))
-    assert stream.writes == []  # not yet: the turn goes on
     await asyncio.sleep(0)
+    assert stream.writes == []  # not yet
+    await asyncio.sleep(BufferedLineHandler.FLUSH_SECONDS * 2)
     [written] = stream.writes
     assert [orjson.loads(line)["logger"] for line in written.splitlines()] == ["first", "second"]
     handler.handle(_line("third"))
@@ -96,9 +97,22 @@ async def test_the_lines_of_one_loop_turn_are_written_together() -> None:
     assert orjson.loads(stream.writes[1])["logger"] == "third"
 
 
+async def test_a_warning_is_written_at_once_with_the_lines_before_it() -> None:
+    stream = _Writes()
+    handler = BufferedLineHandler(stream)  # type: ignore[arg-type]
+    handler.setFormatter(JsonFormatter())
+    handler.handle(_line("request"))
+    handler.handle(_line("trouble", logging.WARNING))
+    [written] = stream.writes
+    assert [orjson.loads(line)["logger"] for line in written.splitlines()] == [
+        "request",
+        "trouble",
+    ]
+
+
 def test_a_line_logged_with_no_loop_running_is_written_at_once() -> None:
     stream = _Writes()
-    handler = TurnHandler(stream)  # type: ignore[arg-type]
+    handler = BufferedLineHandler(stream)  # type: ignore[arg-type]
     handler.setFormatter(JsonFormatter())
     handler.handle(_line("alone"))
     [written] = stream.writes
