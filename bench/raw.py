@@ -9,6 +9,7 @@ same driver, the same tables and the same event loop.
 from __future__ import annotations
 
 import base64
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +19,13 @@ import orjson
 import uvloop
 from aiohttp import web
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 
 from app.clock import now_ms
 from app.customers.cursors import CURSOR_KEY_NAME
-from app.ids import new_customer_id
+from app.events.log import CREATE_POSTGRES
+from app.ids import new_customer_id, new_event_id, random_bits
+from app.store.statements import CompiledStatement
 
 COLUMNS = "id, live, created_at, updated_at, name, email, phone, metadata"
 CASES = web.AppKey("cases", dict)
@@ -37,13 +41,16 @@ class Store:
         self.live: Any = 0 if self.sqlite else False
         self.db: Any = None
         self.cursors: Any = None
+        # The gateway's own creation statement, compiled for asyncpg.
+        self.create = CompiledStatement(CREATE_POSTGRES, asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
+        self.create_sql = self.create.sql
 
     async def open(self) -> None:
         if self.sqlite:
             import aiosqlite
 
             self.db = await aiosqlite.connect(self.config["path"], isolation_level=None)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
                 await self.db.execute(f"PRAGMA {pragma}")
         else:
             import asyncpg  # type: ignore[import-untyped]
@@ -194,31 +201,110 @@ async def _customer(store: Store, spec: dict[str, Any], variables: dict[str, Any
 
 
 async def _create(store: Store, spec: dict[str, Any], variables: dict[str, Any]) -> Any:
+    """What the gateway writes for a creation: the customer's row, the account's event
+    head advanced and the creation's event, in one transaction (one statement on
+    PostgreSQL, the gateway's own; one crossing to aiosqlite's thread on SQLite), with
+    SQLite's commit as durable as the gateway's default (synchronous=FULL)."""
     given = variables["input"]
     name, email, phone = (given.get(key, "").strip() or None for key in ("name", "email", "phone"))
     metadata = given.get("metadata") or {}
     created_at = now_ms()
     customer_id = new_customer_id(created_at)
-    await store.execute(
-        store.sql(
-            "INSERT INTO customers (id, account_id, live, created_at, updated_at, name,"
-            " email, phone, name_key, email_key, metadata)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ),
+    account, live = store.config["write_account"], store.live
+    customer = {
+        "id": customer_id,
+        "live": False,
+        "created_at": created_at,
+        "updated_at": created_at,
+        "name": name,
+        "email": email,
+        "phone": phone,
+        "metadata": metadata,
+    }
+    keys = [value and value.casefold() for value in (name, email, phone)]
+    row = [customer_id, account, live, created_at, created_at, name, email, phone, *keys]
+    if store.sqlite:
+        await store.db._execute(_create_on_sqlite, store.db._conn, row, metadata, customer)
+    else:
+        values = {f"row_{column}": value for column, value in zip(_ROW_COLUMNS, row, strict=True)}
+        values["row_metadata"] = orjson.dumps(metadata).decode()
+        values.update(
+            account_id=account,
+            live=live,
+            now=created_at,
+            topic=f"events:{account}:0",
+            random=random_bits(),
+            type="customer.created",
+            customer_id=customer_id,
+            customer=orjson.dumps(customer).decode(),
+            previous_attributes="null",
+        )
+        await store.fetch(store.create_sql, *store.create.parameters(values))
+    stored = (
         customer_id,
-        store.config["write_account"],
-        store.live,
+        False,
         created_at,
         created_at,
         name,
         email,
         phone,
-        name and name.casefold(),
-        email and email.casefold(),
-        orjson.dumps(metadata).decode(),
+        orjson.dumps(metadata),
     )
-    row = (customer_id, False, created_at, created_at, name, email, phone, orjson.dumps(metadata))
-    return {"customer": _node(row, spec["fields"]), "userErrors": []}
+    return {"customer": _node(stored, spec["fields"]), "userErrors": []}
+
+
+_ROW_COLUMNS = (
+    "id",
+    "account_id",
+    "live",
+    "created_at",
+    "updated_at",
+    "name",
+    "email",
+    "phone",
+    "name_key",
+    "email_key",
+    "phone_key",
+)
+
+
+def _create_on_sqlite(
+    database: sqlite3.Connection, row: list[Any], metadata: Any, customer: dict[str, Any]
+) -> None:
+    database.execute("BEGIN IMMEDIATE")
+    try:
+        database.execute(
+            "INSERT INTO customers (id, account_id, live, created_at, updated_at, name, email,"
+            " phone, name_key, email_key, phone_key, metadata)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [*row, orjson.dumps(metadata).decode()],
+        )
+        account, live, created_at = row[1], row[2], row[3]
+        (last_ms,) = database.execute(
+            "INSERT INTO customer_event_heads (account_id, live, last_ms) VALUES (?, ?, ?)"
+            " ON CONFLICT (account_id, live) DO UPDATE"
+            " SET last_ms = max(excluded.last_ms, customer_event_heads.last_ms + 1)"
+            " RETURNING last_ms",
+            (account, live, created_at),
+        ).fetchone()
+        database.execute(
+            "INSERT INTO customer_events (id, account_id, live, type, created_at, customer_id,"
+            " customer, previous_attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                new_event_id(last_ms),
+                account,
+                live,
+                "customer.created",
+                created_at,
+                row[0],
+                orjson.dumps(customer).decode(),
+                None,
+            ),
+        )
+        database.execute("COMMIT")
+    except BaseException:
+        database.execute("ROLLBACK")
+        raise
 
 
 KINDS = {"page": _page, "customer": _customer, "create": _create}
