@@ -32,7 +32,16 @@ import orjson
 
 from bench import peer, peer_documents, procstat, trees, workloads
 from bench.seed import Database, prepare
-from bench.servers import ROOT, Server, free_port, spawn, start_gateway, stop, wait_ready
+from bench.servers import (
+    DATABASE_CONNECTIONS,
+    ROOT,
+    Server,
+    free_port,
+    spawn,
+    start_gateway,
+    stop,
+    wait_ready,
+)
 
 LUA = Path(__file__).resolve().parent / "requests.lua"
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -311,6 +320,7 @@ def _start_raw(
         "port": port,
         "account": database.read_account,
         "write_account": database.write_account,
+        "connections": DATABASE_CONNECTIONS,
         "cases": {
             f"{workload.name}-{index}": case.raw
             for workload in chosen

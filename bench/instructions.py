@@ -14,7 +14,8 @@ PostgreSQL it runs in another process).
 
 compares this tree with the gateway as it was at each --rev (checked out in a temporary
 git worktree, run with this tree's virtualenv, seeded into a database of its own by its
-own bench.seed), sending every tree the same documents.
+own bench.seed), sending every tree the same documents. `--without metrics,ratelimits`
+adds this tree with those features switched off (bench/launch.py's ablations).
 """
 
 from __future__ import annotations
@@ -54,12 +55,16 @@ def main() -> int:
     if unknown:
         print(f"unknown or unsupported workloads: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    names_of_trees = ["this tree", *arguments.rev]
+    ablations = [f"without {features}" for features in arguments.without]
+    names_of_trees = ["this tree", *ablations, *arguments.rev]
     counts: dict[tuple[str, str, str], int] = {}
     with contextlib.ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-ir-")))
         for index, tree in enumerate(names_of_trees):
-            checkout = ROOT if index == 0 else stack.enter_context(trees.worktree(tree, work))
+            ablated = tree.removeprefix("without ") if tree in ablations else ""
+            checkout = ROOT
+            if index > len(ablations):
+                checkout = stack.enter_context(trees.worktree(tree, work))
             for backend in arguments.backends.split(","):
                 url = arguments.postgres_url
                 if backend == "postgres":
@@ -69,7 +74,7 @@ def main() -> int:
                 )
                 for workload in workloads.build(database, names):
                     counts[tree, backend, workload.name] = _count(
-                        checkout, database, workload, arguments.requests, work
+                        checkout, database, workload, arguments.requests, work, ablated
                     )
                     print(
                         f"  {tree} {backend} {workload.name}: "
@@ -94,15 +99,28 @@ def _parser() -> argparse.ArgumentParser:
         "--rev", action="append", default=[], help="also count the gateway at this git revision"
     )
     parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        help="also count this tree with these features off (bench/launch.py), e.g. "
+        "metrics,ratelimits",
+    )
+    parser.add_argument(
         "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     )
     return parser
 
 
 def _count(
-    tree: Path, database: Database, workload: workloads.Workload, requests: int, work: Path
+    tree: Path,
+    database: Database,
+    workload: workloads.Workload,
+    requests: int,
+    work: Path,
+    without: str = "",
 ) -> int:
-    """Instructions per request of `workload` on the gateway in `tree`."""
+    """Instructions per request of `workload` on the gateway in `tree`, with the
+    features named in `without` switched off (bench/launch.py)."""
     port = free_port()
     dump = work / f"callgrind-{port}"
     env = {
@@ -119,7 +137,7 @@ def _count(
         f"--callgrind-out-file={dump}.%p",
         str(PYTHON),
         "-m",
-        "app",
+        *(["bench.launch", "--without", without, "--"] if without else ["app"]),
         "serve",
         "--host",
         "127.0.0.1",

@@ -172,11 +172,14 @@ def _no_metrics() -> None:
 
 def _no_event_log() -> None:
     """Changes recorded without their events (what the log costs a write, with
-    `--baseline-without eventlog`): a create inserts its customer's row, nothing more."""
+    `--baseline-without eventlog`): a create inserts its customer's row, nothing more,
+    in the same transaction as with the log (the engine's with an idempotency key, a
+    driver connection's without)."""
     from sqlalchemy import insert
 
     from app.customers import service
     from app.customers.models import customers_table
+    from app.store.statements import CompiledStatement
 
     insert_customer = insert(customers_table)
 
@@ -184,7 +187,19 @@ def _no_event_log() -> None:
         if new_row is not None:
             await connection.execute(insert_customer, new_row)
 
+    async def created_unrecorded(store: Any, _principal: Any, _customer: Any, row: Any) -> None:
+        async with store.writer() as writer:
+            if store.dialect == "postgresql":
+                await writer.returning(insert_customer, row)
+                return
+            compiled = CompiledStatement(insert_customer, store.engine.dialect)
+            parameters = compiled.parameters(row)
+            await writer.transaction(
+                lambda database: database.execute(compiled.sql, parameters), compiled.sql
+            )
+
     vars(service)["record_event"] = unrecorded
+    vars(service)["record_creation"] = created_unrecorded
 
 
 def _no_rate_limits() -> None:

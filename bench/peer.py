@@ -28,7 +28,7 @@ from app.customers.models import TEXT_FIELDS, customer_columns, customers_table
 from app.store.engine import create_engine
 from bench import peer_documents
 from bench.seed import Database
-from bench.servers import Server, free_port, spawn, stop, wait_ready
+from bench.servers import DATABASE_CONNECTIONS, Server, free_port, spawn, stop, wait_ready
 from bench.workloads import Workload
 
 PEERS = ("postgraphile",)
@@ -140,6 +140,7 @@ def start(database: Database, work_dir: Path, core: int | None) -> Server:
         "DATABASE_URL": database.url.replace("+asyncpg", ""),
         "PEER_SCHEMA": schema_for(database),
         "PORT": str(port),
+        "POOL_SIZE": str(DATABASE_CONNECTIONS),
         "NODE_ENV": "production",
         "GRAPHILE_ENV": "production",
     }

@@ -57,8 +57,8 @@ class Store:
 
             self.db = await asyncpg.create_pool(
                 self.config["dsn"],
-                min_size=10,
-                max_size=10,
+                min_size=self.config["connections"],
+                max_size=self.config["connections"],
                 server_settings={"search_path": self.config["schema"]},
                 # As the gateway's read pool does (app/store/driver.py): these statements
                 # change no session state, so no reset query follows each one.

@@ -1,7 +1,8 @@
 // PostGraphile 5 for `scripts/bench --peer postgraphile` (bench/peer.py starts it with this
 // folder's own Node 22): the amber preset and the connection-filter plugin over one schema,
 // POST /graphql and GET /healthz on 127.0.0.1, nothing else. Settings come from the
-// environment: DATABASE_URL, PEER_SCHEMA (the schema of the customers view), PORT.
+// environment: DATABASE_URL, PEER_SCHEMA (the schema of the customers view), PORT, and
+// POOL_SIZE (bench/servers.py's DATABASE_CONNECTIONS, as for the other servers).
 import { createServer } from "node:http";
 
 import { postgraphile } from "postgraphile";
@@ -10,9 +11,9 @@ import { grafserv } from "postgraphile/grafserv/node";
 import { PostGraphileAmberPreset } from "postgraphile/presets/amber";
 import { PostGraphileConnectionFilterPreset } from "postgraphile-plugin-connection-filter";
 
-const { DATABASE_URL, PEER_SCHEMA, PORT } = process.env;
-if (!DATABASE_URL || !PEER_SCHEMA || !PORT) {
-  throw new Error("DATABASE_URL, PEER_SCHEMA and PORT are required");
+const { DATABASE_URL, PEER_SCHEMA, PORT, POOL_SIZE } = process.env;
+if (!DATABASE_URL || !PEER_SCHEMA || !PORT || !POOL_SIZE) {
+  throw new Error("DATABASE_URL, PEER_SCHEMA, PORT and POOL_SIZE are required");
 }
 
 const preset = {
@@ -23,8 +24,7 @@ const preset = {
     makePgService({
       connectionString: DATABASE_URL,
       schemas: [PEER_SCHEMA],
-      // As many connections as the raw handler's asyncpg pool.
-      poolConfig: { max: 10 },
+      poolConfig: { max: Number(POOL_SIZE) },
     }),
   ],
   grafserv: { graphiql: false, watch: false, websockets: false },
