@@ -12,8 +12,11 @@ graphql-core would have given.
   document it cannot plan exactly runs through graphql-core.
 - Running (`run.py`) calls the same service functions as the resolvers in app/api, so
   every rule stays in one place.
+- Variables are coerced by graphql-core's functions with each operation's definitions
+  read once (`variables.py`); values it would refuse go through graphql-core itself.
 - Arguments are translated by the resolvers' own translation (app/api/arguments.py),
-  after Strawberry's own conversion of graphql-core's coerced values.
+  after Strawberry's conversion of graphql-core's coerced values (planned per field
+  where that conversion is renaming).
 - An error while running (a BadUserInput, anything unexpected) is answered as
   graphql-core answers it: a located error and null for the field, with nothing run
   twice. A mutation's root fields run one after another, as graphql-core runs them;

@@ -18,7 +18,6 @@ from graphql import (
     OperationDefinitionNode,
     get_argument_values,
     get_operation_ast,
-    get_variable_values,
     is_non_null_type,
     located_error,
 )
@@ -43,6 +42,7 @@ from app.api.fastpath.plan import (
     directive_variables,
     plan_operation,
 )
+from app.api.fastpath.variables import VariableCoercion
 from app.api.inputs import optional
 from app.api.types import default_order_cursor
 from app.customers import service
@@ -66,7 +66,7 @@ class Executor:
     def __init__(self, schema: strawberry.Schema, *, enabled: bool = True) -> None:
         self.schema = schema._schema
         self._enabled = enabled
-        self._plans = _PlanCache(PLAN_CACHE_SIZE)
+        self._plans = _PlanCache(self.schema, PLAN_CACHE_SIZE)
         self._converter = _Converter(schema)
 
     def execute(
@@ -93,14 +93,8 @@ class Executor:
         family = self._plans.family(document, operation_name)
         if family is None:
             return fallback()
-        variables = get_variable_values(
-            self.schema,
-            family.operation.variable_definitions or (),
-            variable_values or {},
-            max_errors=options.get("max_coercion_errors", 50),
-            hide_suggestions=options.get("hide_suggestions", False),
-        )
-        if isinstance(variables, list):
+        variables = family.variables.coerce(variable_values or {})
+        if variables is None:
             return fallback()  # graphql-core words the coercion errors
         plan = family.plan(self.schema, variables)
         if plan is None:
@@ -339,9 +333,13 @@ class _Family:
     """One operation of one document: its plans, one per value of the directive variables."""
 
     def __init__(
-        self, operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+        self,
+        schema: graphql.GraphQLSchema,
+        operation: OperationDefinitionNode,
+        fragments: dict[str, FragmentDefinitionNode],
     ) -> None:
         self.operation = operation
+        self.variables = VariableCoercion(schema, operation.variable_definitions or ())
         self._fragments = fragments
         self._directive_variables = tuple(sorted(directive_variables(operation, fragments)))
         self._plans: dict[tuple[Any, ...], Plan | None] = {}
@@ -359,7 +357,8 @@ class _Family:
 class _PlanCache:
     """Families by document text and operation name, least recently used dropped first."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, schema: graphql.GraphQLSchema, size: int) -> None:
+        self._schema = schema
         self._size = size
         self._entries: OrderedDict[tuple[str, str | None], _Family | None] = OrderedDict()
 
@@ -370,21 +369,23 @@ class _PlanCache:
         if key in self._entries:
             self._entries.move_to_end(key)
             return self._entries[key]
-        family = _family(document, operation_name)
+        family = _family(self._schema, document, operation_name)
         self._entries[key] = family
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
         return family
 
 
-def _family(document: DocumentNode, operation_name: str | None) -> _Family | None:
+def _family(
+    schema: graphql.GraphQLSchema, document: DocumentNode, operation_name: str | None
+) -> _Family | None:
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return None  # graphql-core words the error
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    return _Family(operation, fragments)
+    return _Family(schema, operation, fragments)
 
 
 async def _typename(root: RootField, _call: _Call) -> Any:
