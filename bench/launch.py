@@ -202,6 +202,72 @@ def _no_event_log() -> None:
     vars(service)["record_creation"] = created_unrecorded
 
 
+def _no_driver_writes() -> None:
+    """Creations without an idempotency key in the engine's transaction again (SQLAlchemy's
+    BEGIN, the statements and COMMIT), as before they ran on a driver connection."""
+    from app.customers import service
+    from app.events import log
+    from app.events.models import EventType
+
+    async def through_the_engine(store: Any, principal: Any, customer: Any, row: Any) -> Any:
+        async with store.write() as connection:
+            return await log.record_event(
+                connection, principal, EventType.CUSTOMER_CREATED, customer, new_row=row
+            )
+
+    vars(service)["record_creation"] = through_the_engine
+
+
+def _no_argument_plans() -> None:
+    """Every argument converted by Strawberry's convert_arguments, as before fields had
+    argument plans."""
+    from app.api.fastpath import run
+
+    build = run._ArgumentPlan.of
+
+    def by_strawberry(field: Any, config: Any) -> Any:
+        planned = build(field, config)
+        everything = tuple(
+            (name, python, run._BY_STRAWBERRY) for name, python, _ in planned._arguments
+        )
+        return run._ArgumentPlan(everything)
+
+    run._ArgumentPlan.of = by_strawberry  # type: ignore[method-assign]
+
+
+def _no_variable_plans() -> None:
+    """Variables coerced by graphql-core's get_variable_values, definitions and all, as
+    before operations kept their variable signatures."""
+    import graphql
+
+    from app.api.fastpath import variables
+
+    def remember(self: Any, schema: Any, definitions: Any) -> None:
+        self._signatures = (schema, definitions)
+
+    def coerce(self: Any, inputs: Any) -> Any:
+        schema, definitions = self._signatures
+        values = graphql.get_variable_values(schema, definitions, inputs)
+        return None if isinstance(values, list) else values
+
+    variables.VariableCoercion.__init__ = remember  # type: ignore[method-assign]
+    variables.VariableCoercion.coerce = coerce  # type: ignore[method-assign]
+
+
+def _unbuffered_logs() -> None:
+    """Each log line written as it is logged, as before they were buffered."""
+    from app.logs import BufferedLineHandler
+
+    BufferedLineHandler.MAX_PENDING_BYTES = 0
+
+
+def _one_id_per_read() -> None:
+    """A read of the OS's random generator per request id, as secrets.token_hex did."""
+    from app.web import middleware
+
+    middleware._request_ids = middleware.RandomIds(batch=1)
+
+
 def _no_rate_limits() -> None:
     os.environ["RATE_LIMIT_BUCKET"] = "0"
 
@@ -212,6 +278,11 @@ ABLATIONS: dict[str, Callable[[], None]] = {
     "eventlog": _no_event_log,
     "fastpath": _no_fastpath,
     "driverreads": _no_driver_reads,
+    "driverwrites": _no_driver_writes,
+    "argplans": _no_argument_plans,
+    "varplans": _no_variable_plans,
+    "logbuffer": _unbuffered_logs,
+    "idbatch": _one_id_per_read,
     "keycache": _no_keycache,
     "autocommit": lambda: _connections_without("_reads", keep=lambda engine: engine),
     "fairqueue": lambda: _connections_without("_turns"),
