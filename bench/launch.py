@@ -84,6 +84,13 @@ def _no_prefix_probe() -> None:
     vars(service)["unindexed_prefixes"] = nothing_unindexed
 
 
+def _no_breadth_memory() -> None:
+    """A prefix probe before every page, as before their answers were kept."""
+    from app.customers import prefix_plans
+
+    prefix_plans.BREADTH_SECONDS = 0.0
+
+
 def _adjust_engine_options(adjust: Callable[[Any, dict[str, Any]], None]) -> None:
     """Every engine the gateway creates gets its options changed by `adjust` first."""
     from app.store import engine as db
@@ -289,6 +296,7 @@ ABLATIONS: dict[str, Callable[[], None]] = {
     "sqlitewriter": lambda: _connections_without("_writer"),
     "gc": _no_gc_tuning,
     "prefixprobe": _no_prefix_probe,
+    "breadths": _no_breadth_memory,
     "pingless": lambda: _adjust_engine_options(_pre_ping),
     "sqlitepool": lambda: _adjust_engine_options(
         _drop("pool_size", "max_overflow", sqlite_only=True)

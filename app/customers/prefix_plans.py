@@ -12,11 +12,18 @@ BROAD_PREFIX_ROWS. Below that, the range and a sort of at most that many rows ar
 cheap; at it, the prefix is compiled so that no index serves it, and SQLite walks the
 order's index, checking the prefix row by row. PostgreSQL keeps statistics and
 chooses well by itself.
+
+A client paging through a search sends the same prefix page after page, so each probe's
+answer is kept for BREADTH_SECONDS per store, account and mode: a prefix's breadth
+changes slowly, and a stale answer can only choose the slower plan for a while, never
+change a page's rows. The probe was a statement of its own (a crossing to the
+connection's thread) and up to BROAD_PREFIX_ROWS index entries read, on every page.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Select, func, literal, select
 
@@ -26,24 +33,45 @@ from app.customers.models import customers_table
 from app.customers.ordering import Order
 from app.customers.pagination import SCOPE, scope_values
 from app.store.driver import Reader
+from app.store.store import Store
+from app.timed_cache import TimedCache
 
 BROAD_PREFIX_ROWS = 1_000
+BREADTH_SECONDS = 10.0
+BREADTHS_KEPT = 1_024
+# (account, live, field, prefix) -> whether the prefix is broad, for each store.
+_Breadths = TimedCache[tuple[str, bool, str, str], bool]
+_breadths: WeakKeyDictionary[Store, _Breadths] = WeakKeyDictionary()
+
+
+def breadths(store: Store) -> _Breadths:
+    """The store's remembered probe answers."""
+    found = _breadths.get(store)
+    if found is None:
+        found = _breadths[store] = TimedCache(BREADTH_SECONDS, BREADTHS_KEPT)
+    return found
 
 
 async def unindexed_prefixes(
-    reader: Reader, principal: Principal, tree: FilterTree, order: Order
+    store: Store, reader: Reader, principal: Principal, tree: FilterTree, order: Order
 ) -> frozenset[str]:
     """The fields whose `startsWith` the page should check row by row, not by index."""
     if reader.dialect != "sqlite":
         return frozenset()
+    known = breadths(store)
     broad = set()
     for field, prefix in index_prefixes(tree):
         if field in broad or TEXT_COLUMNS[field][1] is order.key_column:
             continue  # in the order's own index, the range is the walk
-        [(found,)] = await reader.rows(
-            _probe(field, prefix, BROAD_PREFIX_ROWS), scope_values(principal)
-        )
-        if found >= BROAD_PREFIX_ROWS:
+        key = (principal.account_id, principal.live, field, prefix)
+        is_broad = known.get(key)
+        if is_broad is None:
+            [(found,)] = await reader.rows(
+                _probe(field, prefix, BROAD_PREFIX_ROWS), scope_values(principal)
+            )
+            is_broad = found >= BROAD_PREFIX_ROWS
+            known.put(key, is_broad)
+        if is_broad:
             broad.add(field)
     return frozenset(broad)
 

@@ -118,7 +118,7 @@ async def list_customers(
     async with store.reader() as reader:
         unindexed: frozenset[str] = frozenset()
         if customer_filter is not None:
-            unindexed = await unindexed_prefixes(reader, principal, customer_filter, order)
+            unindexed = await unindexed_prefixes(store, reader, principal, customer_filter, order)
         return await fetch_page(
             reader,
             principal=principal,
