@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.dialects import sqlite
 
+from app.customers.filters import FilterTree, TextOperators, compile_filter
 from tests import reference_model
 from tests.customer_rows import customer_row, insert_customers
 from tests.gateway import Gateway
@@ -365,3 +367,17 @@ class TestLargestFilter:
         }
         data = await gateway.data(document, {"f": condition})
         assert data["customers"]["totalCount"] == 1
+
+
+def test_cheap_conditions_come_before_text_scans_and_nested_filters() -> None:
+    """SQLite checks a row's terms in the order written (app/customers/filters.py)."""
+    tree = FilterTree(
+        or_=(FilterTree(text=(("email", TextOperators(contains="son")),)),),
+        text=(("name", TextOperators(contains="ar", starts_with="Ma")),),
+    )
+    compiled = compile_filter(tree, dialect="sqlite", unindexed_prefixes=frozenset({"name"}))
+    sql = str(compiled.condition.compile(dialect=sqlite.dialect()))
+    prefix = sql.index("(+ customers.name_key) >=")
+    name_scan = sql.index("customers.name_key LIKE")
+    email_scan = sql.index("customers.email_key LIKE")
+    assert prefix < name_scan < email_scan, sql

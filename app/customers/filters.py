@@ -32,6 +32,8 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from app.customers.models import TEXT_FIELDS, customers_table
 from app.errors import BadUserInput
@@ -177,6 +179,11 @@ def index_prefixes(tree: FilterTree) -> Iterator[tuple[str, str]]:
         yield from index_prefixes(child)
 
 
+def _unindexed(key: ColumnElement[str]) -> ColumnElement[str]:
+    """SQLite's unary `+`: the value unchanged, from an expression no index serves."""
+    return UnaryExpression(key, operator=custom_op("+"), type_=key.type)
+
+
 def prefix_range(key: ColumnElement[str], prefix: str) -> list[ColumnElement[bool]]:
     """key starts with prefix, as an index range: prefix <= key < successor(prefix).
 
@@ -260,21 +267,30 @@ class _Compiler:
         self._unindexed_prefixes = unindexed_prefixes
 
     def customer(self, node: FilterTree) -> ColumnElement[bool]:
+        """The node's conditions, cheap and selective ones first: SQLite checks a row's
+        terms in the order written and stops at the first false one, so a page walking
+        an index rejects most rows on a prefix or an equality before it scans their
+        text for `contains` (a filter page's statement took half the time). The order
+        changes no result."""
         parts: list[ColumnElement[bool]] = []
+        later: list[ColumnElement[bool]] = []
+        if node.id is not None:
+            parts.extend(self._ids(node.id))
+        for field, operators in node.text:
+            column, key = TEXT_COLUMNS[field]
+            selective, scanning = self._strings(operators, column, key, field)
+            parts.extend(selective)
+            later.extend(scanning)
+        for millis, column in ((node.created_at, _c.created_at), (node.updated_at, _c.updated_at)):
+            if millis is not None:
+                parts.extend(_millis(millis, column))
+        parts.extend(later)
         if node.and_ is not None:
             parts.append(and_(true(), *(self.customer(child) for child in node.and_)))
         if node.or_ is not None:
             parts.append(or_(false(), *(self.customer(child) for child in node.or_)))
         if node.not_ is not None:
             parts.append(not_(self.customer(node.not_)))
-        if node.id is not None:
-            parts.extend(self._ids(node.id))
-        for field, operators in node.text:
-            column, key = TEXT_COLUMNS[field]
-            parts.extend(self._strings(operators, column, key, field))
-        for millis, column in ((node.created_at, _c.created_at), (node.updated_at, _c.updated_at)):
-            if millis is not None:
-                parts.extend(_millis(millis, column))
         for entry in node.metadata or ():
             parts.extend(self._metadata(entry))
         return and_(true(), *parts)
@@ -296,26 +312,32 @@ class _Compiler:
         column: ColumnElement[str],
         key: ColumnElement[str],
         field: str,
-    ) -> Iterator[ColumnElement[bool]]:
+    ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+        """The field's conditions: those settled by comparing a value, and those that
+        scan its text (`contains`, `endsWith`)."""
         present = column.is_not(None)
+        selective: list[ColumnElement[bool]] = []
         if strings.eq is not None:
-            yield and_(present, column == strings.eq)
-        if strings.neq is not None:
-            yield or_(column.is_(None), column != strings.neq)
+            selective.append(and_(present, column == strings.eq))
         if strings.in_ is not None:
-            yield and_(present, self._in(column, strings.in_))
-        if strings.not_in is not None:
-            yield or_(column.is_(None), not_(self._in(column, strings.not_in)))
-        if strings.contains is not None:
-            yield and_(present, _like(key, "%" + _like_literal(strings.contains) + "%"))
+            selective.append(and_(present, self._in(column, strings.in_)))
         if strings.starts_with is not None:
-            # `key || ''` is the same text, but no index column: SQLite cannot range over it.
-            ranged = key.concat("") if field in self._unindexed_prefixes else key
-            yield and_(present, *prefix_range(ranged, strings.starts_with.casefold()))
-        if strings.ends_with is not None:
-            yield and_(present, _like(key, "%" + _like_literal(strings.ends_with)))
+            # `+key` is the same text, but no index column: SQLite cannot range over it
+            # (its documented way to keep a term off an index, at no cost per row).
+            ranged = _unindexed(key) if field in self._unindexed_prefixes else key
+            selective.append(and_(present, *prefix_range(ranged, strings.starts_with.casefold())))
         if strings.is_null is not None:
-            yield column.is_(None) if strings.is_null else present
+            selective.append(column.is_(None) if strings.is_null else present)
+        if strings.neq is not None:
+            selective.append(or_(column.is_(None), column != strings.neq))
+        if strings.not_in is not None:
+            selective.append(or_(column.is_(None), not_(self._in(column, strings.not_in))))
+        scanning: list[ColumnElement[bool]] = []
+        if strings.ends_with is not None:
+            scanning.append(and_(present, _like(key, "%" + _like_literal(strings.ends_with))))
+        if strings.contains is not None:
+            scanning.append(and_(present, _like(key, "%" + _like_literal(strings.contains) + "%")))
+        return selective, scanning
 
     def _metadata(self, entry: MetadataOperators) -> Iterator[ColumnElement[bool]]:
         if entry.eq is not None:
