@@ -1,19 +1,22 @@
-"""Connections for reads on the driver itself: asyncpg, or sqlite3 on aiosqlite's thread.
+"""Connections on the driver itself, asyncpg or sqlite3 on aiosqlite's thread, for the
+customers' reads and for creations without an idempotency key.
 
 A request's reads are a few small statements, and through SQLAlchemy's AsyncConnection
 each one costs more CPU in the checkout, the execution context, the result and the
 greenlet crossings than in the driver (docs/performance.md, "Where a customer(id)
 request's time goes"). Reads therefore take a connection of the driver's own from a
 pool kept here, and run statements SQLAlchemy compiled once (app/store/statements.py).
-Writes keep SQLAlchemy's engine and its transactions.
+A creation (`Writer`) is one statement between BEGIN and COMMIT on PostgreSQL, or one
+function on the connection's thread on SQLite; the other writes keep SQLAlchemy's
+engine and its transactions.
 
 The Store hands out turns to read in arrival order (a FIFO semaphore as wide as this
 pool, as for the engine's connections). The pool opens connections lazily, replaces one
 the server closed while it sat idle, and on PostgreSQL drops one a statement failed or
-was cancelled on (its state is unknown; the next request opens a fresh one). A read
-connection runs only the statements of this process's read paths, which change no
-session state, so it is not reset between requests (asyncpg's own pool sends a reset
-query on every release).
+was cancelled on (its state is unknown, perhaps a transaction left open; the next
+request opens a fresh one). A connection runs only these reads and whole transactions,
+which leave no session state behind, so it is not reset between requests (asyncpg's own
+pool sends a reset query on every release).
 
 A list of values is one parameter (`nodes`' ids: an array on PostgreSQL, a JSON array on
 SQLite), never an expanding IN, which SQLAlchemy would compile per length. The event
@@ -281,10 +284,10 @@ class Writer:
     """One driver connection for one write transaction (`Store.writer()`): a statement
     on PostgreSQL, a function on the connection's thread on SQLite."""
 
-    __slots__ = ("lent", "marked")
+    __slots__ = ("_lent", "marked")
 
     def __init__(self, lent: Reader) -> None:
-        self.lent = lent
+        self._lent = lent
         # Wake-up topics (app/store/wakeups.py) to wake once the transaction commits.
         self.marked: set[str] = set()
 
@@ -292,7 +295,7 @@ class Writer:
         self, statement: ClauseElement, values: Mapping[str, Any]
     ) -> list[Sequence[Any]]:
         """PostgreSQL: the statement in a transaction of its own; its RETURNING rows."""
-        lent = self.lent
+        lent = self._lent
         compiled = lent._statements.get(statement)
         parameters = compiled.parameters(values)
         writing = lent._backend.write(lent.connection, compiled.sql, parameters)
@@ -301,7 +304,7 @@ class Writer:
     async def transaction(self, work: Callable[[sqlite3.Connection], T], sql: str) -> T:
         """SQLite: `work` in a transaction (BEGIN IMMEDIATE to COMMIT) in one crossing;
         `sql` names its first statement for the observer."""
-        lent = self.lent
+        lent = self._lent
         return await lent.watched(sql, (), lent._backend.transaction(lent.connection, work))
 
     def mark(self, topic: str) -> None:

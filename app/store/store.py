@@ -57,10 +57,10 @@ class Store:
         self.in_use = 0
         self.waiting = 0
 
-    def reader(self) -> Reading:
+    def reader(self) -> Lending:
         """A driver connection for reading (`async with`); each statement sees what was
         committed before it."""
-        return Reading(self)
+        return Lending(self)
 
     def writer(self) -> Writing:
         """A driver connection for one write transaction (`async with`), in the same
@@ -134,23 +134,25 @@ class Store:
         await self.engine.dispose()
 
 
-class Reading:
-    """`async with store.reader()`: a turn, then a read connection, given back in reverse.
-    A class rather than a generator-based context manager: every read request enters one."""
+class Lending:
+    """`async with store.reader()`: a turn (SQLite's writer turn first, when given its
+    lock), then a driver connection, given back in reverse. A class rather than a
+    generator-based context manager: every read request enters one."""
 
-    __slots__ = ("_reader", "_store")
+    __slots__ = ("_lock", "_reader", "_store")
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, lock: asyncio.Lock | None = None) -> None:
         self._store = store
+        self._lock = lock
         self._reader: Reader | None = None
 
     async def __aenter__(self) -> Reader:
         store = self._store
-        await store._take_turn(store._driver_turns)
+        await store._take_turn(store._driver_turns, self._lock)
         try:
             self._reader = await store.driver_pool.take()
         except BaseException:
-            store._give_turn(store._driver_turns)
+            store._give_turn(store._driver_turns, self._lock)
             raise
         return self._reader
 
@@ -158,37 +160,29 @@ class Reading:
         store = self._store
         assert self._reader is not None
         store.driver_pool.give(self._reader)
-        store._give_turn(store._driver_turns)
+        store._give_turn(store._driver_turns, self._lock)
 
 
 class Writing:
-    """`async with store.writer()`: the writer's turn and a driver connection, given back
-    in reverse, then the committed transaction's topics woken."""
+    """`async with store.writer()`: a driver connection lent in the writer's turn, then
+    the committed transaction's topics woken."""
 
-    __slots__ = ("_store", "_writer")
+    __slots__ = ("_lending", "_store", "_writer")
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        self._lending = Lending(store, store._writer)
         self._writer: Writer | None = None
 
     async def __aenter__(self) -> Writer:
-        store = self._store
-        await store._take_turn(store._driver_turns, store._writer)
-        try:
-            self._writer = Writer(await store.driver_pool.take())
-        except BaseException:
-            store._give_turn(store._driver_turns, store._writer)
-            raise
+        self._writer = Writer(await self._lending.__aenter__())
         return self._writer
 
-    async def __aexit__(self, error_type: type[BaseException] | None, *_: object) -> None:
-        store = self._store
-        writer = self._writer
-        assert writer is not None
-        store.driver_pool.give(writer.lent)
-        store._give_turn(store._driver_turns, store._writer)
+    async def __aexit__(self, error_type: type[BaseException] | None, *rest: object) -> None:
+        await self._lending.__aexit__(error_type, *rest)
         if error_type is None:
-            store.wakeups.wake(writer.marked)
+            assert self._writer is not None
+            self._store.wakeups.wake(self._writer.marked)
 
 
 def _forget_marked(connection: AsyncConnection) -> set[str]:
