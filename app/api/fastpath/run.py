@@ -122,8 +122,7 @@ class _Call:
         as Strawberry objects, omitted ones absent)."""
         assert root.field is not None
         coerced = get_argument_values(root.field, root.node, self.variables)
-        # A mutation's input is new each time: remembering its conversion would only churn.
-        return self._converter.convert(root.field, coerced, remember=root.payload is None)
+        return self._converter.convert(root.field, coerced)
 
 
 class _Converter:
@@ -145,15 +144,13 @@ class _Converter:
         self._converted: OrderedDict[tuple[str, bytes], dict[str, Any]] = OrderedDict()
         self._plans: dict[int, tuple[graphql.GraphQLField, _ArgumentPlan]] = {}
 
-    def convert(
-        self, field: graphql.GraphQLField, coerced: dict[str, Any], *, remember: bool = True
-    ) -> dict[str, Any]:
+    def convert(self, field: graphql.GraphQLField, coerced: dict[str, Any]) -> dict[str, Any]:
         built, left = self._argument_plan(field).build(coerced)
         if not left:
             return built
         definition: StrawberryField = field.extensions[GraphQLCoreConverter.DEFINITION_BACKREF]
         inputs = {name: value for name, value in left.items() if isinstance(value, dict)}
-        if not inputs or not remember:
+        if not inputs:
             return {**built, **self._plain(definition, left)}
         others = {name: value for name, value in left.items() if name not in inputs}
         return {**built, **self._plain(definition, others), **self._inputs(definition, inputs)}
