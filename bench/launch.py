@@ -8,6 +8,7 @@ table always runs the gateway as users do, through `python -m app serve`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -194,12 +195,16 @@ def _no_event_log() -> None:
         if new_row is not None:
             await connection.execute(insert_customer, new_row)
 
+    @functools.cache
+    def compiled_insert(dialect: Any) -> CompiledStatement:
+        return CompiledStatement(insert_customer, dialect)
+
     async def created_unrecorded(store: Any, _principal: Any, _customer: Any, row: Any) -> None:
         async with store.writer() as writer:
             if store.dialect == "postgresql":
                 await writer.returning(insert_customer, row)
                 return
-            compiled = CompiledStatement(insert_customer, store.engine.dialect)
+            compiled = compiled_insert(store.engine.dialect)
             parameters = compiled.parameters(row)
             await writer.transaction(
                 lambda database: database.execute(compiled.sql, parameters), compiled.sql
