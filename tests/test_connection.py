@@ -19,9 +19,12 @@ PAGE = """query($first: Int, $after: String, $last: Int, $before: String) {
 
 
 async def make_customers(gateway: Gateway, count: int) -> list[str]:
-    """Ids of new customers, newest first (the default order)."""
-    ids = [(await gateway.create_customer(name=f"C{i}"))["id"] for i in range(count)]
-    return ids[::-1]
+    """Ids of new customers, newest first: the default order, createdAt then id, both
+    descending (customers made in the same millisecond, as quick creations are, follow
+    their ids rather than the order they were made in)."""
+    made = [await gateway.create_customer(name=f"C{i}") for i in range(count)]
+    made.sort(key=lambda customer: (customer["createdAt"], customer["id"]), reverse=True)
+    return [customer["id"] for customer in made]
 
 
 async def page(gateway: Gateway, **arguments: Any) -> dict[str, Any]:
