@@ -19,18 +19,18 @@ async def authenticate(request: web.Request, header: str) -> keys.Principal:
         raise _unauthenticated("Send your API key as 'Authorization: Bearer sk_test_…'.")
     # Remembered for 5 s in this application (app/accounts/keys.py).
     secret = header[len(BEARER) :].strip()
+    app = request.app
     try:
-        principal = await keys.authenticate_cached(
-            request.app[STORE], request.app[KEY_CACHE], secret=secret
-        )
+        principal = await keys.authenticate_cached(app[STORE], app[KEY_CACHE], secret=secret)
     except Exception as error:
         if is_unavailable(error):
             raise unavailable(request, error) from error
         raise
     if principal is None:
         raise _unauthenticated("The API key is malformed, unknown or revoked.")
-    request[LOG_FIELDS]["account"] = principal.account_id
-    request[LOG_FIELDS]["live"] = principal.live
+    log_fields = request[LOG_FIELDS]
+    log_fields["account"] = principal.account_id
+    log_fields["live"] = principal.live
     return principal
 
 

@@ -15,6 +15,7 @@ import logging
 from aiohttp import web
 
 from app.accounts import keys
+from app.settings import Settings
 from app.web import graphiql, http_cache, rate_limits, sse
 from app.web.answers import Answer, answer_response, json_response
 from app.web.auth import authenticate
@@ -73,7 +74,7 @@ async def handle_graphql(request: web.Request) -> web.StreamResponse:
         return _error_response(error, media_type)
     response: web.StreamResponse
     try:
-        graphql_request = await read_in_time(request)
+        graphql_request = await read_in_time(request, settings)
     except ClientGone:
         request[LOG_FIELDS]["client_disconnected"] = True
         return web.Response(status=CLIENT_CLOSED_REQUEST)
@@ -84,7 +85,9 @@ async def handle_graphql(request: web.Request) -> web.StreamResponse:
         if streaming:
             response = await sse.respond(request, graphql_request, principal)
         else:
-            response = await _respond(request, graphql_request, principal, media_type)
+            response = await _respond(
+                request, graphql_request, principal, media_type, settings.request_timeout_seconds
+            )
     if not response.prepared:
         rate_limits.add_headers(request, response)
     if response.status == 429:
@@ -97,8 +100,9 @@ async def _respond(
     graphql_request: GraphQLRequest,
     principal: keys.Principal,
     media_type: str,
+    timeout_seconds: float,
 ) -> web.Response:
-    deadline = asyncio.get_running_loop().time() + request.app[SETTINGS].request_timeout_seconds
+    deadline = asyncio.get_running_loop().time() + timeout_seconds
     if not graphql_request.batch:
         answer = await _answer(
             request,
@@ -136,9 +140,8 @@ async def _authenticate(request: web.Request) -> keys.Principal:
     return await authenticate(request, request.headers.get("Authorization", ""))
 
 
-async def read_in_time(request: web.Request) -> GraphQLRequest:
+async def read_in_time(request: web.Request, settings: Settings) -> GraphQLRequest:
     """The body, from a client that sends it within the request time limit."""
-    settings = request.app[SETTINGS]
     reading = read_request(
         request,
         max_body_bytes=settings.max_body_bytes,

@@ -46,21 +46,24 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     incoming = request.headers.get("X-Request-Id", "")
     request_id = incoming if _INCOMING_ID.match(incoming) else _request_ids.new()
     request[REQUEST_ID] = request_id
-    request[LOG_FIELDS] = {}
+    log_fields: dict[str, object] = {}
+    request[LOG_FIELDS] = log_fields
     started = time.perf_counter()
-    with request.app[SPANS].request(request.method, request.path, request.headers) as span:
+    app = request.app
+    with app[SPANS].request(request.method, request.path, request.headers) as span:
         if span.trace_id is not None:
-            request[LOG_FIELDS]["trace_id"] = span.trace_id
+            log_fields["trace_id"] = span.trace_id
         response = await _answer_safely(request, handler, span.trace_id)
         span.finish(response.status)
     response.headers["X-Request-Id"] = request_id
-    if request.app[SHUTTING_DOWN].is_set():
+    if app[SHUTTING_DOWN].is_set():
         # Told so, a client opens a new connection for its next request rather than send
         # it on this one as it closes, when it could not know whether it was received.
         response.force_close()
-    request.app[METRICS].http_requests.labels(str(response.status)).inc()
-    if response.status != 101:  # an upgraded connection's line is logged as it ends
-        log_request(request, response.status, started)
+    status = response.status
+    app[METRICS].http_requests.labels(str(status)).inc()
+    if status != 101:  # an upgraded connection's line is logged as it ends
+        log_request(request, status, started)
     return response
 
 

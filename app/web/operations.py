@@ -61,7 +61,8 @@ async def answer_operation(
     started = time.perf_counter()
     charged_before = request.get(RATE_LIMIT)
     outcome: Answer | Opened
-    with request.app[SPANS].operation() as span:
+    spans = request.app[SPANS]
+    with spans.operation() as span:
         if isinstance(entry, RequestError):
             outcome = Answer.refusal(entry)
         else:
@@ -79,9 +80,10 @@ async def answer_operation(
         if request.get(RATE_LIMIT) is charged_before:
             await rate_limits.charge_refusal(request, principal)
         named = OperationLog(log_fields)
-        span.describe(
-            name=named.name, kind=named.kind, document_id=named.document_id, cost=named.cost
-        )
+        if spans.enabled:
+            span.describe(
+                name=named.name, kind=named.kind, document_id=named.document_id, cost=named.cost
+            )
     answer = outcome if isinstance(outcome, Answer) else _SUBSCRIBED
     operation_metrics.record(request, answer, named, time.perf_counter() - started)
     return outcome
@@ -114,18 +116,21 @@ async def prepare(
     """The document found, checked against the limits and the schema, costed and charged;
     an Answer when any of it refuses. `streaming`: the transport can carry a subscription
     (a WebSocket, or SSE)."""
-    settings = request.app[SETTINGS]
+    app = request.app
+    settings = app[SETTINGS]
+    store = app[STORE]
+    documents = app[DOCUMENTS]
     log_fields["operation"] = params.operation_name
     if params.document_id is not None:
         log_fields["document_id"] = params.document_id
     text = await document_text(
         params,
         mode=settings.persisted_documents,
-        registry=request.app[PERSISTED],
-        store=request.app[STORE],
+        registry=app[PERSISTED],
+        store=store,
         status=refused,
     )
-    checked = request.app[DOCUMENTS].check(text.text)
+    checked = documents.check(text.text)
     if checked.parse_errors:
         errors = [document_error(e, "GRAPHQL_PARSE_FAILED") for e in checked.parse_errors]
         return Answer({"errors": errors}, refused)
@@ -143,9 +148,7 @@ async def prepare(
         return Answer({"errors": errors}, refused)
     cost, decision = 0, None
     if operation is not None:
-        nodes = request.app[DOCUMENTS].node_counts.count(
-            checked.document, operation, params.variables
-        )
+        nodes = documents.node_counts.count(checked.document, operation, params.variables)
         cost = limits.operation_cost(nodes, operation)
         log_fields["cost"] = cost
         too_costly = limits.node_budget_error(nodes, settings.max_node_budget) or limits.cost_error(
@@ -157,12 +160,10 @@ async def prepare(
         if decision is not None and not decision.allowed:
             raise rate_limits.limited(decision)
     if text.register_as is not None:
-        await request.app[PERSISTED].register(
-            request.app[STORE], NewDocument.of(text.text, checked.document)
-        )
+        await app[PERSISTED].register(store, NewDocument.of(text.text, checked.document))
     context = GatewayContext(
-        store=request.app[STORE],
-        cursors=request.app[CURSORS],
+        store=store,
+        cursors=app[CURSORS],
         principal=principal,
         request_id=request[REQUEST_ID],
         cost=cost,
@@ -232,20 +233,21 @@ class Opened:
 async def _subscribe(request: web.Request, prepared: Prepared) -> Answer | Opened:
     """The subscription's source of events; an Answer when it failed to start (a bad
     `after`, variables that do not coerce)."""
+    detailed = request.app[SETTINGS].detailed_errors
     executor = ExecutorThrowingOnIncremental.build(
         request.app[EXECUTOR].schema,
         prepared.document,
         context_value=prepared.context,
         raw_variable_values=prepared.params.variables,
         operation_name=prepared.params.operation_name,
-        hide_suggestions=not request.app[SETTINGS].detailed_errors,
+        hide_suggestions=not detailed,
     )
     if isinstance(executor, list):
-        return result_answer(request, ExecutionResult(None, executor), 200)
+        return result_answer(request, ExecutionResult(None, executor), 200, detailed)
     outcome = create_source_event_stream(executor)
     source = await outcome if is_awaitable(outcome) else outcome
     if isinstance(source, ExecutionResult):
-        return result_answer(request, source, 200)
+        return result_answer(request, source, 200, detailed)
     variables = orjson.dumps(prepared.params.variables or {}, option=orjson.OPT_SORT_KEYS)
     selection = (id(prepared.document), prepared.params.operation_name, variables)
     return Opened(prepared, source, selection)  # type: ignore[arg-type]
@@ -260,14 +262,15 @@ async def execute(
     refused: int,
 ) -> Answer:
     """A prepared query or mutation, run within the deadline and answered."""
-    settings = request.app[SETTINGS]
+    app = request.app
+    settings = app[SETTINGS]
     params = prepared.params
     try:
         # Cancelling the execution unwinds every resolver's `async with` (connections
         # return to the pool, open transactions roll back) before the answer is sent.
         async with asyncio.timeout_at(deadline):
             # graphql-core's execute, except for the hot shapes app/api/fastpath plans.
-            outcome = request.app[EXECUTOR].execute(
+            outcome = app[EXECUTOR].execute(
                 prepared.document,
                 context_value=prepared.context,
                 variable_values=params.variables,
@@ -277,13 +280,17 @@ async def execute(
             result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
     except TimeoutError:
         return _timeout_answer(request, settings.request_timeout_seconds, log_fields)
-    return result_answer(request, result, refused)
+    return result_answer(request, result, refused, settings.detailed_errors)
 
 
-def result_answer(request: web.Request, result: ExecutionResult, refused: int) -> Answer:
+def result_answer(
+    request: web.Request, result: ExecutionResult, refused: int, detailed: bool
+) -> Answer:
     """An execution's result as its answer: unavailable database errors raised, others
-    masked."""
-    for error in result.errors or ():
+    masked (`detailed`: with their messages, as DETAILED_ERRORS asks)."""
+    if not result.errors:
+        return Answer({"data": result.data})
+    for error in result.errors:
         if error.original_error is not None and is_unavailable(error.original_error):
             # Nothing was written: a failed statement rolls its transaction back.
             raise unavailable(request, error.original_error)
@@ -291,7 +298,7 @@ def result_answer(request: web.Request, result: ExecutionResult, refused: int) -
         result,
         refused,
         request[REQUEST_ID],
-        request.app[SETTINGS].detailed_errors,
+        detailed,
         OperationLog(request[LOG_FIELDS]).trace_id,
     )
 

@@ -22,7 +22,7 @@ from app.web.error_entries import INTERNAL_MESSAGE, masked_extensions, request_e
 from app.web.operations import Opened, result_answer
 from app.web.params import RequestError
 from app.web.sessions import Slot
-from app.web.state import EXECUTOR, METRICS, RENDERINGS, REQUEST_ID, SUBSCRIPTIONS
+from app.web.state import EXECUTOR, METRICS, RENDERINGS, REQUEST_ID, SETTINGS, SUBSCRIPTIONS
 from app.web.unavailable import unavailable
 
 TOO_SLOW = "SUBSCRIBER_TOO_SLOW"
@@ -114,7 +114,7 @@ async def _render(
     assert not isinstance(executor, list)  # the variables coerced when it opened
     outcome = execute_subscription_event(executor)
     result: ExecutionResult = await outcome if is_awaitable(outcome) else outcome  # type: ignore[assignment]
-    body = result_answer(request, result, 200).body
+    body = result_answer(request, result, 200, request.app[SETTINGS].detailed_errors).body
     if "errors" in body:
         return body
     encoded = orjson.dumps(body)
