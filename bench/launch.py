@@ -280,17 +280,6 @@ def _one_id_per_read() -> None:
     middleware._request_ids = middleware.RandomIds(batch=1)
 
 
-def _no_inline_reads() -> None:
-    """Every SQLite read crosses to a connection's thread, as before the loop ran short
-    ones itself."""
-    from app.store.sqlite_inline import InlineReads
-
-    def always_crossing(_self: Any, _sql: str, _parameters: Any) -> None:
-        return None
-
-    InlineReads.rows = always_crossing  # type: ignore[method-assign,assignment]
-
-
 def _no_rate_limits() -> None:
     os.environ["RATE_LIMIT_BUCKET"] = "0"
 
@@ -306,7 +295,6 @@ ABLATIONS: dict[str, Callable[[], None]] = {
     "varplans": _no_variable_plans,
     "logbuffer": _unbuffered_logs,
     "idbatch": _one_id_per_read,
-    "inlinereads": _no_inline_reads,
     "keycache": _no_keycache,
     "autocommit": lambda: _connections_without("_reads", keep=lambda engine: engine),
     "fairqueue": lambda: _connections_without("_turns"),

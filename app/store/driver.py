@@ -38,7 +38,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
 from app.store import sqlite_connection
-from app.store.sqlite_inline import InlineReads
 from app.store.statements import StatementCache
 
 CLOSE_TIMEOUT_SECONDS = 2.0
@@ -72,9 +71,6 @@ class Backend(Protocol):
         """Close at once, whatever the connection was doing; never raises."""
 
     async def close(self, connection: Any) -> None: ...
-
-    def shut(self) -> None:
-        """Close what the backend holds beside the pool's connections."""
 
 
 class PostgresBackend:
@@ -140,14 +136,10 @@ class PostgresBackend:
         # A server that stopped answering must not hold the shutdown up.
         await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
 
-    def shut(self) -> None:
-        pass
-
 
 class SqliteBackend:
     """aiosqlite connections (app/store/sqlite_connection.py) to a database file: a
-    read first on the event loop's thread within a budget (app/store/sqlite_inline.py),
-    else its execute and fetch in one crossing to a connection's thread."""
+    statement's execute and fetch in one crossing to the connection's thread."""
 
     # A crossing runs to its end on the connection's thread, even for a cancelled caller.
     failure_breaks_connection = False
@@ -155,8 +147,6 @@ class SqliteBackend:
     def __init__(self, path: str, synchronous: str) -> None:
         self._path = path
         self._pragmas = sqlite_connection.pragmas(synchronous)
-        # Short reads skip the crossing (app/store/sqlite_inline.py).
-        self._inline: InlineReads | None = InlineReads(path)
 
     async def open(self) -> Any:
         connection = await sqlite_connection.connect(
@@ -176,11 +166,6 @@ class SqliteBackend:
         return connection
 
     async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
-        if self._inline is not None:
-            rows = self._inline.rows(sql, parameters)
-            if rows is not None:
-                return rows
-
         def run(database: sqlite3.Connection) -> list[Any]:
             return database.execute(sql, parameters).fetchall()
 
@@ -222,10 +207,6 @@ class SqliteBackend:
     async def close(self, connection: aiosqlite.Connection) -> None:
         await connection.close()
 
-    def shut(self) -> None:
-        if self._inline is not None:
-            self._inline.close()
-
 
 class InMemorySqliteBackend(SqliteBackend):
     """An in-memory database lives in the engine's one connection (SQLAlchemy's
@@ -235,7 +216,6 @@ class InMemorySqliteBackend(SqliteBackend):
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(":memory:", synchronous="full")  # its connection is the engine's
-        self._inline = None  # a connection of its own would open an empty database
         self._engine = engine
         self._held: dict[int, AsyncConnection] = {}
 
@@ -368,7 +348,6 @@ class DriverPool:
     async def close(self) -> None:
         """Close the idle connections; one still in use is closed when it comes back."""
         self._closed = True
-        self._backend.shut()
         idle, self._idle = self._idle, []
         for connection in idle:
             try:
