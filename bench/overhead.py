@@ -129,7 +129,7 @@ def main() -> int:
         metrics.operation(
             name="Page50", document_id=None, kind="query", outcome="ok", client=None, seconds=0.01
         )
-        metrics.http_requests.labels("200").inc()
+        metrics.http_response(200)
 
     def charge() -> None:
         _finish(buckets.take("key_1", 51))

@@ -71,6 +71,7 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self._http_series: dict[int, Any] = {}
         self.db_connections_in_use = Gauge(
             "gateway_db_connections_in_use",
             "Database connections held by requests.",
@@ -126,6 +127,13 @@ class Metrics:
         count, duration = series
         count.inc()
         duration.observe(seconds)
+
+    def http_response(self, status: int) -> None:
+        """One more HTTP response with this status (its child looked up once)."""
+        series = self._http_series.get(status)
+        if series is None:
+            series = self._http_series[status] = self.http_requests.labels(str(status))
+        series.inc()
 
     def connections(self, *, in_use: int, waiting: int, subscriptions: int) -> None:
         """The store's connection counts and the open subscriptions, copied into the gauges

@@ -61,7 +61,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         # it on this one as it closes, when it could not know whether it was received.
         response.force_close()
     status = response.status
-    app[METRICS].http_requests.labels(str(status)).inc()
+    app[METRICS].http_response(status)
     if status != 101:  # an upgraded connection's line is logged as it ends
         log_request(request, status, started)
     return response
