@@ -161,20 +161,7 @@ def _unsealed_cursors() -> None:
 def _no_metrics() -> None:
     from app.telemetry.metrics import Metrics
 
-    class Nothing:
-        def labels(self, *_values: str) -> Nothing:
-            return self
-
-        def inc(self, *_amount: float) -> None:
-            pass
-
-    build = Metrics.__init__
-
-    def quiet(self: Any) -> None:
-        build(self)
-        self.http_requests = Nothing()
-
-    Metrics.__init__ = quiet  # type: ignore[method-assign]
+    Metrics.http_response = lambda self, status: None  # type: ignore[method-assign]
     Metrics.operation = lambda self, **_labels: None  # type: ignore[method-assign]
 
 
@@ -280,6 +267,14 @@ def _one_id_per_read() -> None:
     middleware._request_ids = middleware.RandomIds(batch=1)
 
 
+def _no_shared_reads() -> None:
+    """Each SQLite read takes a turn and a driver connection of its own, as before reads
+    shared two."""
+    from app.store.driver import SqliteBackend
+
+    SqliteBackend.shared_readers = 0
+
+
 def _no_rate_limits() -> None:
     os.environ["RATE_LIMIT_BUCKET"] = "0"
 
@@ -295,6 +290,7 @@ ABLATIONS: dict[str, Callable[[], None]] = {
     "varplans": _no_variable_plans,
     "logbuffer": _unbuffered_logs,
     "idbatch": _one_id_per_read,
+    "sharedreads": _no_shared_reads,
     "keycache": _no_keycache,
     "autocommit": lambda: _connections_without("_reads", keep=lambda engine: engine),
     "fairqueue": lambda: _connections_without("_turns"),

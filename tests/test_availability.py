@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import event, exc, text
+from sqlalchemy import event, exc
 
 from app.store.availability import OutageLog, is_unavailable
 from tests.gateway import Gateway
@@ -140,6 +140,9 @@ async def test_a_full_disk_refuses_writes_with_503_and_keeps_reads(
 
 
 async def _cap_the_driver(gateway: Gateway, *, full: bool) -> None:
-    async with gateway.store.reader() as reader:
-        [(pages,)] = await reader.rows(text("PRAGMA page_count"), {})
-        await reader.rows(text(f"PRAGMA max_page_count = {pages if full else 2**30}"), {})
+    def cap(database: sqlite3.Connection) -> None:
+        [pages] = database.execute("PRAGMA page_count").fetchone()
+        database.execute(f"PRAGMA max_page_count = {pages if full else 2**30}")
+
+    async with gateway.store.writer() as writer:
+        await writer.transaction(cap, "PRAGMA max_page_count")

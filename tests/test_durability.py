@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from tests.gateway import Gateway
 
@@ -24,8 +23,11 @@ async def synchronous(gateway: Gateway) -> set[int]:
     await gateway.create_customer(name="Written")  # through the gateway's own connections
     async with gateway.store.write() as connection:
         engine = int((await connection.exec_driver_sql("PRAGMA synchronous")).scalar_one())
-    async with gateway.store.reader() as reader:
-        [(driver,)] = await reader.rows(text("PRAGMA synchronous"), {})
+    async with gateway.store.writer() as writer:
+        driver = await writer.transaction(
+            lambda database: database.execute("PRAGMA synchronous").fetchone()[0],
+            "PRAGMA synchronous",
+        )
     return {engine, int(driver)}
 
 

@@ -10,13 +10,17 @@ A creation (`Writer`) is one statement between BEGIN and COMMIT on PostgreSQL, o
 function on the connection's thread on SQLite; the other writes keep SQLAlchemy's
 engine and its transactions.
 
-The Store hands out turns to read in arrival order (a FIFO semaphore as wide as this
-pool, as for the engine's connections). The pool opens connections lazily, replaces one
-the server closed while it sat idle, and on PostgreSQL drops one a statement failed or
-was cancelled on (its state is unknown, perhaps a transaction left open; the next
-request opens a fresh one). A connection runs only these reads and whole transactions,
-which leave no session state behind, so it is not reset between requests (asyncpg's own
-pool sends a reset query on every release).
+On PostgreSQL the Store hands out turns to read in arrival order (a FIFO semaphore as
+wide as this pool, as for the engine's connections). On SQLite, where a read is one
+crossing to a connection's thread, concurrent reads share two connections instead, their
+statements queued on each thread in arrival order, at most 8 at a time
+(`SqliteBackend.shared_readers`); creations take turns and a connection of their own.
+The pool opens connections lazily, replaces one the server closed while it sat idle,
+and on PostgreSQL drops one a statement failed or was cancelled on (its state is
+unknown, perhaps a transaction left open; the next request opens a fresh one). A
+connection runs only these reads and whole transactions, which leave no session state
+behind, so it is not reset between requests (asyncpg's own pool sends a reset query on
+every release).
 
 A list of values is one parameter (`nodes`' ids: an array on PostgreSQL, a JSON array on
 SQLite), never an expanding IN, which SQLAlchemy would compile per length. The event
@@ -53,6 +57,11 @@ class Backend(Protocol):
 
     # Whether a statement that failed or was cancelled may leave the connection unusable.
     failure_breaks_connection: bool
+    # Connections that concurrent reads share, their statements queued one after another
+    # on each (0: a read holds its connection alone), and how many reads may be queued
+    # on them at once.
+    shared_readers: int
+    reads_in_flight: int
 
     async def open(self) -> Any: ...
 
@@ -78,6 +87,9 @@ class PostgresBackend:
 
     # A statement cancelled mid-flight leaves asyncpg waiting for the server's answer.
     failure_breaks_connection = True
+    # An asyncpg connection runs one statement at a time.
+    shared_readers = 0
+    reads_in_flight = 0
 
     def __init__(self, connect_arguments: Mapping[str, Any], json_decoder: Callable[[str], Any]):
         self._arguments = dict(connect_arguments)
@@ -143,6 +155,18 @@ class SqliteBackend:
 
     # A crossing runs to its end on the connection's thread, even for a cancelled caller.
     failure_breaks_connection = False
+    # A read is one crossing, so reads need no connection of their own: queued on a
+    # connection's thread, they run one after another, each seeing what was committed
+    # before it, as on a connection of its own. A thread with a queue wakes once for
+    # many statements, and wakes the loop once for many results; a connection per read
+    # wakes a thread and the loop per statement. Two rather than one, so that a long
+    # statement (a filter scanning the table) holds up only half the reads behind it.
+    shared_readers = 2
+    # Reads queued on them at once; the others wait their turn in arrival order, so the
+    # rows read but not yet answered stay bounded. Measured under 32 clients: with no
+    # bound, pages of 1,000 raised the peak RSS by 14 MiB and their p99 to 3-4x their
+    # p50; with 16, by 6 MiB; 8 cost nothing in memory and served lookups best.
+    reads_in_flight = 8
 
     def __init__(self, path: str, synchronous: str) -> None:
         self._path = path
@@ -214,8 +238,11 @@ class InMemorySqliteBackend(SqliteBackend):
     database of their own; a read then sees the engine's transaction in progress, if any
     (development only: production refuses an in-memory database)."""
 
+    # Its one connection is the engine's.
+    shared_readers = 1
+
     def __init__(self, engine: AsyncEngine) -> None:
-        super().__init__(":memory:", synchronous="full")  # its connection is the engine's
+        super().__init__(":memory:", synchronous="full")
         self._engine = engine
         self._held: dict[int, AsyncConnection] = {}
 
@@ -321,13 +348,40 @@ class DriverPool:
         self._statements = StatementCache(dialect)
         self.size = size
         self._idle: list[Any] = []
+        self._shared: list[Any] = []
+        self._shared_turn = 0
+        self._opening_shared = asyncio.Lock()
         self._closed = False
         self.observe: StatementObserver | None = None
+
+    @property
+    def shares_reads(self) -> bool:
+        return self._backend.shared_readers > 0
+
+    @property
+    def read_turns(self) -> int:
+        """How many requests may read at once."""
+        return self._backend.reads_in_flight if self.shares_reads else self.size
 
     async def take(self) -> Reader:
         """A connection for one block of reads (give it back with `give`); the caller
         has taken its turn."""
         connection = await self._take()
+        return Reader(self._backend, connection, self._statements, self._dialect_name, self.observe)
+
+    async def take_shared(self) -> Reader:
+        """A connection for one block of reads that other reads use at the same time
+        (`shares_reads`); nothing to give back."""
+        wanted = self._backend.shared_readers
+        if len(self._shared) < wanted:
+            async with self._opening_shared:
+                if len(self._shared) < wanted:
+                    self._shared.append(await self._backend.open())
+        turn = self._shared_turn % len(self._shared)
+        self._shared_turn = turn + 1
+        connection = self._shared[turn]
+        if self._backend.is_closed(connection):
+            connection = self._shared[turn] = await self._backend.open()
         return Reader(self._backend, connection, self._statements, self._dialect_name, self.observe)
 
     def give(self, reader: Reader) -> None:
@@ -348,7 +402,8 @@ class DriverPool:
     async def close(self) -> None:
         """Close the idle connections; one still in use is closed when it comes back."""
         self._closed = True
-        idle, self._idle = self._idle, []
+        idle, self._idle = [*self._idle, *self._shared], []
+        self._shared = []
         for connection in idle:
             try:
                 await self._backend.close(connection)

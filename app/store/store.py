@@ -9,13 +9,12 @@ waiting wakes up, so under load some requests wait many turns (p99 at 6-7x p50 w
 
 The customers' reads (`reader()`) and creations without an idempotency key (`writer()`)
 run on connections of the driver's own (app/store/driver.py), with their own turns as
-wide as their pool; other writes, and the reads of the event log and the documents
-registry (`read()`), use the engine. Reads run
-without a transaction on PostgreSQL (autocommit): under READ COMMITTED every statement
-takes its own snapshot inside a transaction or not, and without BEGIN and ROLLBACK a
-read costs one round trip instead of three. SQLite opens no transaction for a read
-anyway, and switching aiosqlite's mode costs two thread crossings, so SQLite reads use
-the engine as it is.
+wide as their pool (SQLite's reads share two connections, 8 at a time); other
+writes, and the reads of the event log and the documents registry (`read()`), use the
+engine. Reads run without a transaction on PostgreSQL (autocommit): under READ
+COMMITTED every statement takes its own snapshot inside a transaction or not, and
+without BEGIN and ROLLBACK a read costs one round trip instead of three. SQLite opens
+no transaction for a read either.
 
 SQLite has one writer at a time. Concurrent write transactions in one process wait
 for its lock in SQLite's busy handler, which sleeps 1, 2, 5 … 100 ms between tries,
@@ -50,6 +49,7 @@ class Store:
             self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         size = getattr(engine.pool, "size", None)
         self._turns = asyncio.Semaphore(size()) if callable(size) else None
+        self._read_turns = asyncio.Semaphore(driver_pool.read_turns)
         self._driver_turns = asyncio.Semaphore(driver_pool.size)
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self.wakeups = Wakeups()
@@ -59,8 +59,8 @@ class Store:
 
     def reader(self) -> Lending:
         """A driver connection for reading (`async with`); each statement sees what was
-        committed before it."""
-        return Lending(self)
+        committed before it. On SQLite other reads share it (app/store/driver.py)."""
+        return Lending(self, shared=self.driver_pool.shares_reads)
 
     def writer(self) -> Writing:
         """A driver connection for one write transaction (`async with`), in the same
@@ -136,18 +136,29 @@ class Store:
 
 class Lending:
     """`async with store.reader()`: a turn (SQLite's writer turn first, when given its
-    lock), then a driver connection, given back in reverse. A class rather than a
-    generator-based context manager: every read request enters one."""
+    lock), then a driver connection, given back in reverse; or, `shared`, a turn to read
+    and a connection that other reads share. A class rather than a generator-based
+    context manager: every read request enters one."""
 
-    __slots__ = ("_lock", "_reader", "_store")
+    __slots__ = ("_lock", "_reader", "_shared", "_store")
 
-    def __init__(self, store: Store, lock: asyncio.Lock | None = None) -> None:
+    def __init__(
+        self, store: Store, lock: asyncio.Lock | None = None, *, shared: bool = False
+    ) -> None:
         self._store = store
         self._lock = lock
+        self._shared = shared
         self._reader: Reader | None = None
 
     async def __aenter__(self) -> Reader:
         store = self._store
+        if self._shared:
+            await store._take_turn(store._read_turns)
+            try:
+                return await store.driver_pool.take_shared()
+            except BaseException:
+                store._give_turn(store._read_turns)
+                raise
         await store._take_turn(store._driver_turns, self._lock)
         try:
             self._reader = await store.driver_pool.take()
@@ -158,6 +169,9 @@ class Lending:
 
     async def __aexit__(self, *_exc: object) -> None:
         store = self._store
+        if self._shared:
+            store._give_turn(store._read_turns)
+            return
         assert self._reader is not None
         store.driver_pool.give(self._reader)
         store._give_turn(store._driver_turns, self._lock)
