@@ -55,6 +55,37 @@ async def test_reads_succeed_after_the_server_ends_an_idle_read_connection(
     assert new_pid != read_pid
 
 
+def _shutdown_message() -> bytes:
+    """What a shutting-down server sends each connection before closing it: an
+    ErrorResponse, FATAL 57P01."""
+    fields = b"SFATAL\0C57P01\0Mterminating connection due to administrator command\0\0"
+    return b"E" + (len(fields) + 4).to_bytes(4, "big") + fields
+
+
+async def test_a_read_on_a_connection_the_server_is_ending_is_answered_503(
+    gateway: Gateway,
+) -> None:
+    """The server's FATAL message has arrived on an idle read connection, its socket not
+    yet closed (a restart's race): asyncpg refuses to send on it. The request is told to
+    retry, as during the rest of the restart, and the next one gets a fresh connection."""
+    created = await gateway.data(CREATE)
+    async with gateway.store.reader() as reader:
+        connection = reader.connection
+    connection._protocol.data_received(_shutdown_message())
+    assert not connection.is_closed()
+
+    status, body = await gateway.post(PAGE)
+    assert status == 503
+    assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "data" not in body
+
+    data = await gateway.data(PAGE)
+    assert [edge["node"]["id"] for edge in data["customers"]["edges"]] == [
+        created["createCustomer"]["customer"]["id"]
+    ]
+    connection.terminate()
+
+
 async def _terminate(pid: int) -> None:
     """End a server process of the gateway's, and wait until it is gone."""
     own_pid = pid
