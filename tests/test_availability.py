@@ -22,6 +22,9 @@ def _sqlite_error(code: int, message: str) -> sqlite3.Error:
     return error
 
 
+NOT_IDLE = "cannot switch to state 12; another operation (2) is in progress"
+
+
 def wrapped(cause: BaseException, *, invalidated: bool = False) -> exc.DBAPIError:
     return exc.DBAPIError("SELECT 1", {}, cause, connection_invalidated=invalidated)
 
@@ -36,6 +39,11 @@ def wrapped(cause: BaseException, *, invalidated: bool = False) -> exc.DBAPIErro
         (wrapped(asyncpg.exceptions.AdminShutdownError("terminating")), True),
         (exc.TimeoutError("QueuePool limit reached"), True),
         (wrapped(asyncpg.exceptions.DiskFullError("no space left on device")), True),
+        # A connection the server is ending, its socket not closed yet: on the engine
+        # (wrapped by SQLAlchemy) and on the driver (as asyncpg raises it).
+        (wrapped(asyncpg.exceptions.InternalClientError(NOT_IDLE)), True),
+        (asyncpg.exceptions.InternalClientError(NOT_IDLE), True),
+        (asyncpg.exceptions.InternalClientError("unknown error in protocol"), False),
         (wrapped(_sqlite_error(sqlite3.SQLITE_FULL, "database or disk is full")), True),
         (wrapped(_sqlite_error(sqlite3.SQLITE_CONSTRAINT, "UNIQUE constraint failed")), False),
         (wrapped(asyncpg.exceptions.QueryCanceledError("statement timeout")), False),

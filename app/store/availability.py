@@ -2,7 +2,7 @@
 the log once per interval instead of a traceback per request.
 
 Unavailable means: the connection could not be made or was lost (refused, reset, closed
-by a restarting server), the server is starting or shutting down, or it has no
+or being closed by a restarting server), the server is starting or shutting down, or it has no
 connection slot left; its disk is full (nothing is written until space is freed: the
 failed transaction rolls back); also SQLAlchemy's pool timing out. A statement that
 fails for any other reason (a timeout, a constraint, a bug) is not unavailability.
@@ -40,7 +40,23 @@ def is_unavailable(error: BaseException) -> bool:
             return True
         if isinstance(cause, ConnectionError | OSError) and not isinstance(cause, TimeoutError):
             return True
+        if _not_idle(cause):
+            return True
     return False
+
+
+# asyncpg's refusal to start an operation on a connection that is not idle.
+_NOT_IDLE = "cannot switch to state"
+
+
+def _not_idle(error: BaseException) -> bool:
+    """asyncpg refused to send anything on a connection that was not idle: the server
+    ended it (its shutdown's FATAL message arrived while the connection sat in a pool)
+    and its socket was not closed yet. Pools lend a connection to one request at a
+    time, so nothing else leaves one busy: the connection is lost."""
+    from asyncpg.exceptions import InternalClientError  # type: ignore[import-untyped]
+
+    return isinstance(error, InternalClientError) and str(error).startswith(_NOT_IDLE)
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:

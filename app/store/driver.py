@@ -122,11 +122,7 @@ class PostgresBackend:
         return connection
 
     async def fetch(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
-        try:
-            rows: list[Any] = await connection.fetch(sql, *parameters)
-        except Exception as error:
-            _raise_if_not_idle(error)
-            raise
+        rows: list[Any] = await connection.fetch(sql, *parameters)
         return rows
 
     async def write(self, connection: Any, sql: str, parameters: Sequence[Any]) -> list[Any]:
@@ -134,13 +130,9 @@ class PostgresBackend:
         # deadline cancelled it, and the connection is then dropped) ends without a
         # COMMIT, so the server rolls it back, even if it runs to its end after the
         # cancellation (waiting for a lock, say). In autocommit it would commit alone.
-        try:
-            await connection.execute("BEGIN")
-            rows: list[Any] = await connection.fetch(sql, *parameters)
-            await connection.execute("COMMIT")
-        except Exception as error:
-            _raise_if_not_idle(error)
-            raise
+        await connection.execute("BEGIN")
+        rows: list[Any] = await connection.fetch(sql, *parameters)
+        await connection.execute("COMMIT")
         return rows
 
     async def transaction(self, connection: Any, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -155,27 +147,6 @@ class PostgresBackend:
     async def close(self, connection: Any) -> None:
         # A server that stopped answering must not hold the shutdown up.
         await connection.close(timeout=CLOSE_TIMEOUT_SECONDS)
-
-
-class ConnectionNotIdle(ConnectionError):
-    """The server ended an idle connection (its shutdown's FATAL message arrived) and
-    the connection's socket was not closed yet when a statement was about to be sent:
-    asyncpg refuses to start it, having sent nothing. The connection is lost, as when
-    its socket is closed."""
-
-
-# asyncpg's refusal to start an operation on a connection that is not idle.
-_NOT_IDLE = "cannot switch to state"
-
-
-def _raise_if_not_idle(error: Exception) -> None:
-    """ConnectionNotIdle when asyncpg refused to send anything because the connection
-    was not idle (which the pool, lending each connection to one request at a time,
-    leaves only to a server that ended it)."""
-    from asyncpg.exceptions import InternalClientError  # type: ignore[import-untyped]
-
-    if isinstance(error, InternalClientError) and str(error).startswith(_NOT_IDLE):
-        raise ConnectionNotIdle(str(error)) from error
 
 
 class SqliteBackend:
