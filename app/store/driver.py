@@ -359,15 +359,14 @@ class DriverPool:
         return self._backend.shared_readers > 0
 
     @property
-    def read_turns(self) -> int:
-        """How many requests may read at once."""
-        return self._backend.reads_in_flight if self.shares_reads else self.size
+    def reads_in_flight(self) -> int:
+        """How many reads may share the shared connections at once."""
+        return self._backend.reads_in_flight
 
     async def take(self) -> Reader:
         """A connection for one block of reads (give it back with `give`); the caller
         has taken its turn."""
-        connection = await self._take()
-        return Reader(self._backend, connection, self._statements, self._dialect_name, self.observe)
+        return self._reader(await self._take())
 
     async def take_shared(self) -> Reader:
         """A connection for one block of reads that other reads use at the same time
@@ -382,6 +381,9 @@ class DriverPool:
         connection = self._shared[turn]
         if self._backend.is_closed(connection):
             connection = self._shared[turn] = await self._backend.open()
+        return self._reader(connection)
+
+    def _reader(self, connection: Any) -> Reader:
         return Reader(self._backend, connection, self._statements, self._dialect_name, self.observe)
 
     def give(self, reader: Reader) -> None:

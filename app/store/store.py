@@ -49,7 +49,9 @@ class Store:
             self._reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         size = getattr(engine.pool, "size", None)
         self._turns = asyncio.Semaphore(size()) if callable(size) else None
-        self._read_turns = asyncio.Semaphore(driver_pool.read_turns)
+        self._read_turns = (
+            asyncio.Semaphore(driver_pool.reads_in_flight) if driver_pool.shares_reads else None
+        )
         self._driver_turns = asyncio.Semaphore(driver_pool.size)
         self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
         self.wakeups = Wakeups()
@@ -57,10 +59,12 @@ class Store:
         self.in_use = 0
         self.waiting = 0
 
-    def reader(self) -> Lending:
+    def reader(self) -> Lending | SharedLending:
         """A driver connection for reading (`async with`); each statement sees what was
         committed before it. On SQLite other reads share it (app/store/driver.py)."""
-        return Lending(self, shared=self.driver_pool.shares_reads)
+        if self._read_turns is not None:
+            return SharedLending(self, self._read_turns)
+        return Lending(self)
 
     def writer(self) -> Writing:
         """A driver connection for one write transaction (`async with`), in the same
@@ -136,29 +140,18 @@ class Store:
 
 class Lending:
     """`async with store.reader()`: a turn (SQLite's writer turn first, when given its
-    lock), then a driver connection, given back in reverse; or, `shared`, a turn to read
-    and a connection that other reads share. A class rather than a generator-based
-    context manager: every read request enters one."""
+    lock), then a driver connection, given back in reverse. A class rather than a
+    generator-based context manager: every read request enters one."""
 
-    __slots__ = ("_lock", "_reader", "_shared", "_store")
+    __slots__ = ("_lock", "_reader", "_store")
 
-    def __init__(
-        self, store: Store, lock: asyncio.Lock | None = None, *, shared: bool = False
-    ) -> None:
+    def __init__(self, store: Store, lock: asyncio.Lock | None = None) -> None:
         self._store = store
         self._lock = lock
-        self._shared = shared
         self._reader: Reader | None = None
 
     async def __aenter__(self) -> Reader:
         store = self._store
-        if self._shared:
-            await store._take_turn(store._read_turns)
-            try:
-                return await store.driver_pool.take_shared()
-            except BaseException:
-                store._give_turn(store._read_turns)
-                raise
         await store._take_turn(store._driver_turns, self._lock)
         try:
             self._reader = await store.driver_pool.take()
@@ -169,12 +162,32 @@ class Lending:
 
     async def __aexit__(self, *_exc: object) -> None:
         store = self._store
-        if self._shared:
-            store._give_turn(store._read_turns)
-            return
         assert self._reader is not None
         store.driver_pool.give(self._reader)
         store._give_turn(store._driver_turns, self._lock)
+
+
+class SharedLending:
+    """`async with store.reader()` where reads share connections (SQLite): a turn to
+    read, then a shared connection, which needs no giving back."""
+
+    __slots__ = ("_store", "_turns")
+
+    def __init__(self, store: Store, turns: asyncio.Semaphore) -> None:
+        self._store = store
+        self._turns = turns
+
+    async def __aenter__(self) -> Reader:
+        store = self._store
+        await store._take_turn(self._turns)
+        try:
+            return await store.driver_pool.take_shared()
+        except BaseException:
+            store._give_turn(self._turns)
+            raise
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._store._give_turn(self._turns)
 
 
 class Writing:
